@@ -1,0 +1,11 @@
+"""lsbook: an executable replication of "When does label smoothing help?" (Müller et al., 2019).
+
+All logic of the book lives in this package; the chapters in ``book/`` only call it.
+"""
+
+__version__ = "0.1.0"
+
+# Bumped by hand whenever the meaning of a training run changes (loss, schedule, data pipeline,
+# model definition). It is part of every stored run's key, so stale records are never reused;
+# an unrelated commit does not invalidate the store (see DESIGN.md, "Store keys").
+ENGINE_VERSION = 1

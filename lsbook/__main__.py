@@ -1,0 +1,5 @@
+"""``python -m lsbook ...``: see :mod:`lsbook.cli`."""
+
+from lsbook.cli import main
+
+raise SystemExit(main())

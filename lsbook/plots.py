@@ -1,0 +1,221 @@
+"""Every figure of the book, drawn from stored data (numpy arrays, reliability bins, records).
+
+Each function returns a ``matplotlib.figure.Figure`` built without pyplot, so a notebook shows
+it exactly once (when it is displayed or glued) and nothing leaks between cells. Figure numbers
+follow the replication (Wagner et al. 2023); Figure 6 of the original is the mutual-information
+curve.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from lsbook.errors import LsbookError
+
+# Colours of the replication's Figure 2 (red, green, blue for the three chosen classes).
+CLASS_COLOURS = ("tab:red", "tab:green", "tab:blue")
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def label_vectors(alphas: Sequence[float], num_classes: int = 10, true_class: int = 1) -> Figure:
+    """Figure 1: the smoothed label vector y(1−α)+α/K of one hard label, one bar group per class."""
+    from lsbook.losses import smooth_targets
+
+    alphas = list(alphas)
+    if not alphas:
+        raise LsbookError("alphas must name at least one label-smoothing constant")
+    fig = _new_figure(7.0, 3.2)
+    ax = fig.subplots()
+    width = 0.8 / len(alphas)
+    classes = np.arange(num_classes)
+    for i, alpha in enumerate(alphas):
+        targets = smooth_targets(np.array([true_class]), num_classes, alpha)[0].numpy()  # (K,)
+        ax.bar(classes - 0.4 + (i + 0.5) * width, targets, width, label=f"α = {alpha:g}")
+    ax.set_xticks(classes)
+    ax.set_xlabel("class k")
+    ax.set_ylabel("target $y_k^{LS}$")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"Smoothed label vectors of a hard label for class {true_class} (K = {num_classes})")
+    ax.legend(ncols=min(len(alphas), 4), fontsize="small")
+    return fig
+
+
+@dataclass(frozen=True)
+class ProjectionPanel:
+    """One panel of Figure 2: penultimate activations of three classes projected on their plane."""
+
+    title: str                  # e.g. "training set, α = 0.1"
+    features: np.ndarray        # (N, n) penultimate activations as the last layer sees them
+    labels: np.ndarray          # (N,) class index of each row
+    head_weight: np.ndarray     # (K, n) last-layer weights; row k is the template w_k
+    classes: tuple[int, int, int]  # the three classes to draw
+    class_names: tuple[str, str, str]
+    head_bias: np.ndarray | None = None  # (K,) folded into the templates when given
+
+
+def draw_projection(ax, panel: ProjectionPanel) -> None:
+    """Scatter the examples of the panel's three classes in the plane of their templates."""
+    from lsbook.projection import penultimate_projection
+
+    features = np.asarray(panel.features)
+    labels = np.asarray(panel.labels)
+    weight = np.asarray(panel.head_weight)[list(panel.classes)]  # (3, n)
+    bias = None if panel.head_bias is None else np.asarray(panel.head_bias)[list(panel.classes)]
+    keep = np.isin(labels, panel.classes)
+    if not keep.any():
+        raise LsbookError(f"no example of classes {panel.classes} in the panel {panel.title!r}")
+    points = penultimate_projection(features[keep], weight, bias)  # (M, 2)
+    for colour, cls, name in zip(CLASS_COLOURS, panel.classes, panel.class_names):
+        mine = labels[keep] == cls
+        ax.scatter(points[mine, 0], points[mine, 1], s=6, alpha=0.6, color=colour, label=name,
+                   edgecolors="none")
+    ax.set_title(panel.title, fontsize="small")
+    ax.set_xlabel("λ = aᵀu", fontsize="small")
+    ax.set_ylabel("μ = aᵀv", fontsize="small")
+    ax.tick_params(labelsize="x-small")
+
+
+def penultimate_figure(rows: Sequence[Sequence[ProjectionPanel]]) -> Figure:
+    """Figure 2: a grid of projection panels (one row per model, e.g. train/test × without/with LS)."""
+    rows = [list(row) for row in rows]
+    if not rows or not all(rows):
+        raise LsbookError("penultimate_figure needs at least one row of at least one panel")
+    ncols = max(len(row) for row in rows)
+    fig = _new_figure(3.0 * ncols, 2.9 * len(rows))
+    axes = np.atleast_2d(fig.subplots(len(rows), ncols, squeeze=False))
+    for r, row in enumerate(rows):
+        for c in range(ncols):
+            if c < len(row):
+                draw_projection(axes[r, c], row[c])
+            else:
+                axes[r, c].set_axis_off()
+        axes[r, 0].legend(fontsize="x-small", markerscale=2, loc="best")
+    return fig
+
+
+def draw_reliability(ax_accuracy, ax_counts, series: Mapping[str, object]) -> None:
+    """Accuracy against confidence per bin (with the diagonal) and, below, per-bin counts.
+
+    ``series`` maps a legend label to a ``lsbook.calibration.ReliabilityBins``.
+    """
+    ax_accuracy.plot([0, 1], [0, 1], color="black", linewidth=1, label="perfect calibration")
+    for label, bins in series.items():
+        filled = np.asarray(bins.counts) > 0
+        centres = (np.asarray(bins.edges[:-1]) + np.asarray(bins.edges[1:])) / 2
+        ax_accuracy.plot(np.asarray(bins.confidence)[filled], np.asarray(bins.accuracy)[filled],
+                         marker="o", markersize=3, label=label)
+        ax_counts.step(centres, bins.counts, where="mid", label=label)
+    ax_accuracy.set_xlim(0, 1)
+    ax_accuracy.set_ylim(0, 1)
+    ax_accuracy.set_ylabel("accuracy")
+    ax_accuracy.legend(fontsize="x-small", loc="upper left")
+    ax_counts.set_xlim(0, 1)
+    ax_counts.set_yscale("symlog", linthresh=1)
+    ax_counts.set_xlabel("confidence")
+    ax_counts.set_ylabel("examples per bin", fontsize="small")
+
+
+def reliability_diagram(panels: Mapping[str, Mapping[str, object]]) -> Figure:
+    """Figures 3, 4 and 9: one reliability diagram per panel title, with per-bin counts below."""
+    if not panels or not all(panels.values()):
+        raise LsbookError("reliability_diagram needs at least one panel with at least one series")
+    fig = _new_figure(3.6 * len(panels), 4.2)
+    grid = fig.add_gridspec(2, len(panels), height_ratios=(3, 1))
+    for c, (title, series) in enumerate(panels.items()):
+        ax_accuracy = fig.add_subplot(grid[0, c])
+        ax_counts = fig.add_subplot(grid[1, c], sharex=ax_accuracy)
+        draw_reliability(ax_accuracy, ax_counts, series)
+        ax_accuracy.set_title(title, fontsize="small")
+    return fig
+
+
+# Axis labels of the metrics that calibration_sweep knows; others are shown by their key.
+METRIC_LABELS = {"ece": "ECE", "bleu": "BLEU", "nll": "NLL (nats)", "accuracy": "accuracy"}
+
+
+def calibration_sweep(temperatures: Sequence[float], curves: Mapping[str, Mapping[str, Sequence[float]]],
+                      metrics: Sequence[str] = ("ece", "bleu", "nll")) -> Figure:
+    """Figure 5: each metric against the softmax temperature T, one line per model (e.g. per α).
+
+    ``curves[label][metric]`` holds one value per temperature; a model lacking a metric is skipped
+    in that panel.
+    """
+    temperatures = np.asarray(temperatures, dtype=float)
+    if temperatures.ndim != 1 or temperatures.size == 0:
+        raise LsbookError("temperatures must be a non-empty 1-D sequence")
+    fig = _new_figure(3.6 * len(metrics), 3.2)
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), squeeze=False)[0])
+    for ax, metric in zip(axes, metrics):
+        for label, values in curves.items():
+            if metric not in values:
+                continue
+            y = np.asarray(values[metric], dtype=float)
+            if y.shape != temperatures.shape:
+                raise LsbookError(f"curves[{label!r}][{metric!r}] has {y.size} values for "
+                                  f"{temperatures.size} temperatures")
+            ax.plot(temperatures, y, marker="o", markersize=3, label=label)
+        ax.set_xlabel("temperature T")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.legend(fontsize="x-small")
+    return fig
+
+
+def distillation_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                        title: str = "") -> Figure:
+    """Figures 7 and 8: accuracy against the smoothness index γ (Eq. 3), one line per curve.
+
+    ``curves`` maps a label (e.g. "M1 teacher") to (γ values, accuracies in %).
+    """
+    if not curves:
+        raise LsbookError("distillation_figure needs at least one curve")
+    fig = _new_figure(5.5, 3.6)
+    ax = fig.subplots()
+    for label, (gammas, accuracies) in curves.items():
+        gammas, accuracies = np.asarray(gammas, float), np.asarray(accuracies, float)
+        if gammas.shape != accuracies.shape:
+            raise LsbookError(f"curve {label!r}: {gammas.size} γ values but {accuracies.size} accuracies")
+        order = np.argsort(gammas)
+        ax.plot(gammas[order], accuracies[order], marker="o", markersize=4, label=label)
+    ax.set_xlabel("smoothness index γ")
+    ax.set_ylabel("test accuracy [%]")
+    if title:
+        ax.set_title(title, fontsize="small")
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+def mutual_information_figure(steps: Sequence[int], curves: Mapping[str, Sequence], num_examples: int) -> Figure:
+    """The original's Figure 6: estimated I(X; Y) in nats against training step.
+
+    ``curves[label]`` is (S,) or (seeds, S); several seeds are drawn as mean ± std. The lines
+    log 2 (two collapsed clusters: one bit) and log N (every example distinguishable) bound it.
+    """
+    steps = np.asarray(steps, dtype=float)
+    if num_examples < 2:
+        raise LsbookError(f"num_examples must be >= 2, got {num_examples}")
+    fig = _new_figure(5.5, 3.6)
+    ax = fig.subplots()
+    for label, values in curves.items():
+        values = np.atleast_2d(np.asarray(values, dtype=float))  # (seeds, S)
+        if values.shape[1] != steps.size:
+            raise LsbookError(f"curve {label!r} has {values.shape[1]} points for {steps.size} steps")
+        mean = values.mean(axis=0)
+        line, = ax.plot(steps, mean, marker="o", markersize=3, label=label)
+        if values.shape[0] > 1:
+            std = values.std(axis=0, ddof=1)
+            ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.axhline(math.log(2), color="grey", linestyle="--", linewidth=1, label="log 2")
+    ax.axhline(math.log(num_examples), color="black", linestyle=":", linewidth=1,
+               label=f"log N (N = {num_examples})")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("mutual information (nats)")
+    ax.legend(fontsize="x-small")
+    return fig
