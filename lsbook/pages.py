@@ -109,23 +109,105 @@ def environment_summary() -> dict[str, str]:
 
 
 def provenance_text(records: Sequence[object]) -> str:
-    """One line saying where the numbers of a table or figure come from, from record provenance:
-    profile, seeds, hardware, torch version and code version (git commit and engine version)."""
+    """Where the numbers of a table or figure come from, read from the records' provenance:
+    profile, seeds, hardware, PyTorch version and code version (git commit, engine version)."""
     if not records:
         return "No stored runs."
+
     def values(get) -> str:
         found = sorted({str(v) for v in (get(r) for r in records) if v not in (None, "")})
         return ", ".join(found) if found else "unknown"
-    return (f"{len(records)} run(s); profile {values(lambda r: r.config.get('profile'))}; "
+
+    def commit(record) -> str:
+        p = record.provenance
+        text = (p.get("git_commit") or "uncommitted")[:10]
+        return text + ("+dirty" if p.get("git_dirty") else "")
+
+    return (f"From {len(records)} stored run{'s' if len(records) != 1 else ''}: "
+            f"profile {values(lambda r: r.config.get('profile'))}; "
             f"seeds {values(lambda r: r.config.get('seed'))}; "
-            f"hardware {values(lambda r: r.provenance.get('device'))}; "
-            f"torch {values(lambda r: r.provenance.get('torch_version') or r.provenance.get('torch'))}; "
-            f"code {values(lambda r: _short_commit(r.provenance.get('git_commit') or r.provenance.get('commit')))}"
-            f" (engine v{values(lambda r: r.config.get('engine_version'))}).")
+            f"hardware {values(lambda r: r.provenance.get('device_name') or r.provenance.get('device'))}; "
+            f"torch {values(lambda r: r.provenance.get('torch_version'))}; "
+            f"code {values(commit)}, engine version {values(lambda r: r.config.get('engine_version'))}.")
 
 
-def _short_commit(commit: object) -> str | None:
-    if not commit:
-        return None
-    text = str(commit)
-    return text[:10] + ("+dirty" if text.endswith("dirty") and not text[:10].endswith("dirty") else "")
+# What a chapter runs when its parameters are left at None, per profile. `cpu` keeps two seeds so
+# that every number has a spread; `paper` uses the original's five seeds (the replication used one).
+DEFAULT_ALPHAS = {"smoke": (0.0, 0.1), "cpu": (0.0, 0.05, 0.1, 0.15, 0.3),
+                  "paper": (0.0, 0.05, 0.1, 0.15, 0.3)}
+DEFAULT_SEEDS = {"smoke": (0,), "cpu": (0, 1), "paper": (0, 1, 2, 3, 4)}
+# At `smoke` a chapter trains only small recipes (stand-in data where the real one is absent), so
+# that CI executes the whole book in minutes; the other rows show the published numbers.
+SMOKE_RECIPES = ("fcn-fmnist", "fcn-mnist", "alexnet-cifar10")
+
+
+def chapter_settings(profile: str | None, experiment: str, recipes=None, alphas=None, seeds=None,
+                     data_root: str | None = None, extra_recipes: Sequence[str] = ()
+                     ) -> tuple[str, list[str], list[float], list[int]]:
+    """Resolve a chapter's parameters: (profile, recipes, alphas, seeds) with None -> defaults.
+
+    ``experiment`` is a column of Table 5 (accuracy, plr, imc, kd): the default recipes are those
+    it marks, then ``extra_recipes`` (at `smoke`, only the small ones among them).
+    ``data_root`` sets $LSBOOK_DATA.
+    """
+    from lsbook import paper
+    from lsbook.recipes import RECIPES
+    from lsbook.validation import check_alpha, check_choice
+
+    profile = resolve_profile(profile)
+    if data_root:
+        os.environ["LSBOOK_DATA"] = str(data_root)
+    marked = paper.recipes_for(experiment) + [r for r in extra_recipes if r not in paper.recipes_for(experiment)]
+    if recipes is None:
+        recipes = [r for r in marked if profile != "smoke" or r in SMOKE_RECIPES]
+    recipes = [check_choice(r, RECIPES, "recipe") for r in ([recipes] if isinstance(recipes, str) else recipes)]
+    alphas = [check_alpha(a) for a in (DEFAULT_ALPHAS[profile] if alphas is None else _as_list(alphas))]
+    seeds = [int(s) for s in (DEFAULT_SEEDS[profile] if seeds is None else _as_list(seeds))]
+    if not alphas or not seeds:
+        raise LsbookError("alphas and seeds must each name at least one value")
+    return profile, recipes, alphas, seeds
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def missing_data_notice(recipe: str, message: str, published: str = "") -> str:
+    """The admonition shown instead of our numbers when a recipe's dataset is not here."""
+    body = (f"The dataset of `{recipe}` is not on the machine that built this page, so the "
+            f"table shows only the published numbers for it.\n\n{message}\n\n"
+            f"Fetch it with `python -m lsbook data fetch NAME` (`python -m lsbook data status` "
+            f"lists every dataset) and build again; the missing runs are then trained and stored.")
+    if published:
+        body += "\n\n" + published
+    return admonition("important", f"Data missing: {recipe}", body)
+
+
+def markdown(text: str):
+    """Markdown text as a displayable object (for ``glue`` and ``{glue:md}`` in the prose)."""
+    from IPython.display import Markdown
+
+    return Markdown(text)
+
+
+def table_block(table: str, name: str, caption: str) -> str:
+    """A numbered MyST table with a caption and a label for ``{numref}``."""
+    return f":::{{table}} {caption}\n:name: {name}\n:align: left\n\n{table}:::\n"
+
+
+def stored_runs(profile: str, recipes: Sequence[str]) -> list:
+    """Every stored run of these recipes at ``profile`` (never trains)."""
+    from lsbook.store import Store
+
+    wanted = set(recipes)
+    return [r for r in Store().records() if r.config.get("profile") == profile
+            and r.config.get("recipe") in wanted]
+
+
+def nothing_stored_notice(what: str, commands: Sequence[str], published_where: str) -> str:
+    """The admonition of a page whose runs are not in the store yet: what to run."""
+    lines = "```shell\n" + "\n".join(commands) + "\n```"
+    return admonition(
+        "important", f"No stored runs for {what} at this profile",
+        f"The figures of this page are drawn from stored runs, and the store has none yet. "
+        f"Run\n\n{lines}\n\nand build the page again. {published_where}")

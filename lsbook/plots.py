@@ -61,6 +61,30 @@ class ProjectionPanel:
     head_bias: np.ndarray | None = None  # (K,) folded into the templates when given
 
 
+def projection_panel(record, split: str, classes: Sequence[int] | None = None,
+                     fold_bias: bool = False, title: str | None = None) -> ProjectionPanel:
+    """The panel of a stored run: its ``{split}_features`` (split "train" or "test") and head.
+
+    ``classes``: three of the classes whose activations the run stored (default: the first
+    three); ``fold_bias`` appends the last layer's bias to the templates as the original paper
+    does (the replication's Appendix A.1 leaves it out).
+    """
+    arrays = record.arrays
+    labels = np.asarray(arrays[f"{split}_feature_labels"])
+    stored = [int(c) for c in np.unique(labels)]
+    classes = tuple(int(c) for c in (classes if classes is not None else stored[:3]))
+    if len(classes) != 3 or not set(classes) <= set(stored):
+        raise LsbookError(f"classes must be three of the stored classes {stored}, got {list(classes)}")
+    names = list(record.metrics.get("class_names") or [])
+    class_names = tuple(names[c] if c < len(names) else f"class {c}" for c in classes)
+    alpha = record.config.get("alpha", 0.0)
+    return ProjectionPanel(
+        title=title or f"{'training' if split == 'train' else 'test'} set, α = {alpha:g}",
+        features=np.asarray(arrays[f"{split}_features"]), labels=labels,
+        head_weight=np.asarray(arrays["head_weight"]), classes=classes, class_names=class_names,
+        head_bias=np.asarray(arrays["head_bias"]) if fold_bias and "head_bias" in arrays else None)
+
+
 def draw_projection(ax, panel: ProjectionPanel) -> None:
     """Scatter the examples of the panel's three classes in the plane of their templates."""
     from lsbook.projection import penultimate_projection
@@ -121,6 +145,30 @@ def draw_reliability(ax_accuracy, ax_counts, series: Mapping[str, object]) -> No
     ax_counts.set_yscale("symlog", linthresh=1)
     ax_counts.set_xlabel("confidence")
     ax_counts.set_ylabel("examples per bin", fontsize="small")
+
+
+def reliability_series(base_record, smoothed_records: Sequence = (), temperature: float | None = None,
+                       n_bins: int = 15) -> dict[str, object]:
+    """Reliability bins on the test split of stored runs (Figures 3 and 9).
+
+    Series: the α = 0 run at T = 1; the same run at ``temperature`` (default: T fitted on its
+    validation split, never on test); each smoothed run at T = 1.
+    """
+    from lsbook.calibration import fit_temperature, reliability_bins
+
+    arrays = base_record.arrays
+    if temperature is None:
+        temperature = fit_temperature(arrays["val_logits"], arrays["val_labels"])
+    alpha = base_record.config.get("alpha", 0.0)
+    series = {
+        f"α = {alpha:g}, T = 1": reliability_bins(arrays["test_logits"], arrays["test_labels"], n_bins),
+        f"α = {alpha:g}, T = {temperature:.2f}": reliability_bins(
+            arrays["test_logits"], arrays["test_labels"], n_bins, temperature),
+    }
+    for record in smoothed_records:
+        series[f"α = {record.config.get('alpha', 0.0):g}, T = 1"] = reliability_bins(
+            record.arrays["test_logits"], record.arrays["test_labels"], n_bins)
+    return series
 
 
 def reliability_diagram(panels: Mapping[str, Mapping[str, object]]) -> Figure:

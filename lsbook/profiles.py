@@ -27,11 +27,11 @@ SMOKE_TRAIN, SMOKE_VAL, SMOKE_TEST, SMOKE_EPOCHS, SMOKE_MAX_BATCH = 512, 256, 25
 # cpu: per recipe, the fields that differ from the paper recipe (sized for this 2-core machine:
 # the FCN row of 5 α in a few minutes; the whole book under 30 minutes).
 CPU_CHANGES: dict[str, dict[str, Any]] = {
-    "fcn-mnist": {"epochs": 4, "train_subset": 20000},
-    "fcn-emnist": {"epochs": 4, "train_subset": 20000},
-    "fcn-fmnist": {"epochs": 4, "train_subset": 20000},
-    "fcn-mnist-dropout": {"epochs": 4, "train_subset": 20000},
-    "fcn-mnist-student": {"epochs": 4, "train_subset": 20000},
+    "fcn-mnist": {"epochs": 3},
+    "fcn-emnist": {"epochs": 2},
+    "fcn-fmnist": {"epochs": 3},
+    "fcn-mnist-dropout": {"epochs": 3},
+    "fcn-mnist-student": {"epochs": 3},
     "alexnet-cifar10": {"epochs": 4, "train_subset": 5000, "test_subset": 2000},
     "resnet56-cifar10": {"epochs": 3, "train_subset": 2000, "test_subset": 1000},
     "resnet56-cifar100": {"epochs": 3, "train_subset": 2000, "test_subset": 1000},
@@ -65,15 +65,13 @@ def _capped(value: int | None, cap: int) -> int:
 
 
 def _dataset_on_disk(name: str) -> bool:
-    """Whether lsbook.data finds the dataset locally (False when it cannot tell)."""
+    """Whether lsbook.data finds the whole dataset on this machine (a file-existence check)."""
+    from lsbook.data.roots import locate
+
     try:
-        from lsbook.data import is_available  # type: ignore[attr-defined]
-    except ImportError:
-        return True  # no availability check: try the real data and let loading report it
-    try:
-        return bool(is_available(name))
-    except Exception:  # noqa: BLE001 - a failing check means "not usable here"
-        return False
+        return locate(name) is not None
+    except Exception:  # noqa: BLE001 - an unknown dataset is reported when the run loads it
+        return True
 
 
 def apply_profile(recipe: "Recipe", profile: str) -> "Recipe":

@@ -51,7 +51,8 @@ class Recipe:
     loss_multiplier: float = 1.0  # the training loss is multiplied by this
     grad_clip_norm: float | None = None  # clip the global gradient norm to this; None: no clipping
     augment: bool = True  # True: lsbook.data's training augmentation; False: eval transform only
-    holdout_val: bool = True  # True: train on the training split minus the validation hold-out
+    original_split: bool = False  # CIFAR only: the original's 40k train / 10k held out as test
+    #                               (lsbook.data.load_split); False: the replication's official test set
     plot_classes: tuple[int, ...] = (0, 1, 2)  # classes whose penultimate activations are stored
     features_per_class: int = 100  # stored penultimate activations per plot class and split
     eval_batch_size: int = 1000  # examples per forward pass at evaluation (no effect on results)
@@ -59,6 +60,20 @@ class Recipe:
     val_subset: int | None = None  # likewise for the validation hold-out
     test_subset: int | None = None  # likewise for the test set
     synthetic_data: bool = False  # random stand-in images of the dataset's shape (smoke only)
+
+    def __post_init__(self) -> None:
+        # Canonical types, so that lr=1 and lr=1.0 give the same run key.
+        for name in ("lr", "lr_gamma", "momentum", "dampening", "adam_eps", "weight_decay", "loss_multiplier"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.grad_clip_norm is not None:
+            object.__setattr__(self, "grad_clip_norm", float(self.grad_clip_norm))
+        object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
+        object.__setattr__(self, "lr_milestones", tuple(int(m) for m in self.lr_milestones))
+        object.__setattr__(self, "plot_classes", tuple(int(c) for c in self.plot_classes))
+        object.__setattr__(self, "lr_multipliers", {str(k): float(v) for k, v in self.lr_multipliers.items()})
+        if self.weight_decay_on is not None:
+            object.__setattr__(self, "weight_decay_on", tuple(str(p) for p in self.weight_decay_on))
+        object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as plain JSON types (tuples become lists), the form stored in run configs."""
@@ -119,12 +134,7 @@ def recipe_from_dict(fields: dict[str, Any]) -> Recipe:
     """Inverse of :meth:`Recipe.to_dict` (lists back to tuples where the field is a tuple)."""
     known = {f.name for f in dataclasses.fields(Recipe)}
     values = {k: v for k, v in fields.items() if k in known}
-    for name in ("lr_milestones", "adam_betas", "plot_classes"):
-        if name in values and values[name] is not None:
-            values[name] = tuple(values[name])
-    if values.get("weight_decay_on") is not None:
-        values["weight_decay_on"] = tuple(values["weight_decay_on"])
-    return Recipe(**values)
+    return Recipe(**values)  # __post_init__ turns lists back into tuples
 
 
 # --- The recipes -------------------------------------------------------------------------------

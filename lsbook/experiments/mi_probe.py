@@ -3,17 +3,14 @@
 A fixed probe set of N training examples from two classes is augmented L times; the network's
 logit difference between the two classes, y = z_a − z_b, gives a (N, L) matrix from which
 ``lsbook.information.mutual_information`` estimates I(X; Y) between example index and logit.
-``MutualInformationTracker`` is a training-step callback that records (step, Î) at regular steps
-without touching the training trajectory (its own random generator, eval mode restored after).
+``MutualInformationProbe`` is the training-step callback that returns Î; it draws its
+augmentations from its own generators, so it cannot change the training trajectory.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -35,7 +32,6 @@ class ProbeConfig:
     classes: tuple[str, str] = ("airplane", "dog")  # the two classes whose logit difference is Y
     per_class: int = 300        # training examples per class: N = 2 × 300 = 600 in the original
     draws: int = 5              # L augmented draws of every example
-    every_steps: int = 4000     # estimate every k optimiser steps (4k in the original)
     seed: int = 0               # picks the probe examples and the augmentation draws
 
     def __post_init__(self) -> None:
@@ -43,7 +39,6 @@ class ProbeConfig:
             raise LsbookError(f"classes must be two different class names, got {self.classes!r}")
         check_positive_int(self.per_class, "per_class")
         check_positive_int(self.draws, "draws", minimum=2)
-        check_positive_int(self.every_steps, "every_steps")
         check_positive_int(self.seed, "seed", minimum=0)
 
     def as_dict(self) -> dict:
@@ -98,7 +93,7 @@ def logit_differences(model: nn.Module, probe: ProbeSet, augment: Augment, draws
     columns = []
     try:
         for draw in range(draws):
-            generator = torch.Generator(device=device).manual_seed(1_000_003 * seed + draw)
+            generator = torch.Generator().manual_seed(1_000_003 * seed + draw)  # CPU: same draws on GPU
             column = []
             for start in range(0, probe.images.shape[0], batch_size):
                 batch = probe.images[start:start + batch_size].to(device)       # uint8 [B,C,H,W]
@@ -110,52 +105,21 @@ def logit_differences(model: nn.Module, probe: ProbeSet, augment: Augment, draws
     return torch.stack(columns, dim=1).numpy()                                   # (N, L)
 
 
-@dataclass
-class MutualInformationTracker:
-    """A ``step_callback(step, model)`` that appends (step, Î in nats) every ``every_steps`` steps.
+class MutualInformationProbe:
+    """A training ``step_callback(step, model)`` returning Î (nats) of the model at that step.
 
-    Points are also written to ``journal`` (a JSON file) as they are measured, so that a run
-    killed and resumed from a checkpoint keeps the points measured before the kill.
+    lsbook.train calls it at step 0 and every k steps (eval mode, no_grad, RNG states restored)
+    and keeps what it returns in the run's ``metrics["step_log"]``, checkpointed with the run.
     """
 
-    probe: ProbeSet
-    augment: Augment
-    config: ProbeConfig
-    journal: Path | None = None
-    points: dict[int, float] = field(default_factory=dict)   # step -> Î (nats)
+    def __init__(self, probe: ProbeSet, augment: Augment, config: ProbeConfig):
+        self.probe, self.augment, self.config = probe, augment, config
 
-    def __post_init__(self) -> None:
-        if self.journal is not None and Path(self.journal).exists():
-            saved = json.loads(Path(self.journal).read_text())
-            self.points = {int(step): float(value) for step, value in saved.items()}
-
-    def __call__(self, step: int, model: nn.Module) -> None:
-        if step % self.config.every_steps != 0 or step in self.points:
-            return
-        self.measure(step, model)
-
-    def measure(self, step: int, model: nn.Module) -> float:
-        """Estimate Î for the model as it is now and record it under ``step``."""
+    def __call__(self, step: int, model: nn.Module) -> float:
         y = logit_differences(model, self.probe, self.augment, self.config.draws, self.config.seed)
-        value = mutual_information(y)
-        self.points[int(step)] = value
-        if self.journal is not None:
-            _write_json_atomically(Path(self.journal), {str(k): v for k, v in sorted(self.points.items())})
-        return value
-
-    def curve(self) -> tuple[np.ndarray, np.ndarray]:
-        """(steps int64 [M], Î float64 [M]) sorted by step."""
-        steps = np.array(sorted(self.points), dtype=np.int64)
-        return steps, np.array([self.points[int(s)] for s in steps], dtype=np.float64)
+        return mutual_information(y)
 
     @property
     def log_n(self) -> float:
         """The upper bound log N of the estimate (N probe examples)."""
         return math.log(self.probe.images.shape[0])
-
-
-def _write_json_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + f".tmp{os.getpid()}")
-    temporary.write_text(json.dumps(payload))
-    os.replace(temporary, path)

@@ -70,8 +70,14 @@ class Seq2SeqTransformer(nn.Module):
         self.tgt_embedding = nn.Embedding(config.num_classes, d)
         self.register_buffer("positions", sinusoidal_positions(config.max_len, d), persistent=False)
         self.embedding_dropout = nn.Dropout(config.dropout)
+        # nn.Transformer's own encoder, built here only to switch off the nested-tensor fast
+        # path (a prototype API that warns, and zeroes padded positions in eval mode only)
+        encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(d, config.nhead, config.dim_feedforward, config.dropout,
+                                       batch_first=True),
+            config.num_encoder_layers, norm=nn.LayerNorm(d), enable_nested_tensor=False)
         self.transformer = nn.Transformer(
-            d_model=d, nhead=config.nhead, num_encoder_layers=config.num_encoder_layers,
+            d_model=d, nhead=config.nhead, custom_encoder=encoder,
             num_decoder_layers=config.num_decoder_layers, dim_feedforward=config.dim_feedforward,
             dropout=config.dropout, batch_first=True)
         self.head = nn.Linear(d, config.num_classes)

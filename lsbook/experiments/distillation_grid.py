@@ -1,0 +1,242 @@
+"""The knowledge-distillation study of Section 6 as a grid of stored runs.
+
+Table 4 (seed Section 6.1): a 1200-unit FCN teacher trained with dropout, and one trained with
+α = 0.1 and no dropout, each distilled into an 800-unit student (no dropout, no augmentation,
+β = 0.6, half the squared error to the teacher's logits).
+
+Figures 7 and 8 (the M1–M4 experiment, Müller et al. Section 6 / seed 6.1–6.2):
+  M1  teachers trained with label smoothing α;
+  M2  students trained with α and no teacher (the baseline);
+  M3  students distilled from the hard-label teacher (α = 0) at temperature T;
+  M4  students distilled from the teacher trained with α, at T = 1.
+A student's run names its teacher's run by key and its temperature (lsbook.train.plan_run), so
+teachers of different α are different runs and never overwrite one another (the replication's
+teachers for α ≥ 0.45 overwrote the first three).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from lsbook.errors import LsbookError
+from lsbook.experiments.variants import recipe_names, resolve_recipe
+from lsbook.store import Record, Store
+from lsbook.validation import check_alpha, check_choice, check_temperature
+
+PAPER_ALPHAS = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)   # seed 6.1 / orig.: α from 0 to 0.75 by 0.15
+PAPER_TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 12.0, 16.0)  # seed 6.1 (FCN)
+ORIGINAL_TEMPERATURES = (1.0, 2.0, 3.0, 4.0, 8.0, 12.0, 16.0)  # orig. (CIFAR-10): adds T = 3
+
+# Roles of the runs of a study.
+TEACHER, BASELINE, DISTILLED, DROPOUT_TEACHER = "teacher", "baseline", "distilled", "dropout-teacher"
+
+
+@dataclass(frozen=True)
+class DistillationSetup:
+    """One teacher → student study: which recipes play which part, and the distillation loss."""
+
+    name: str                       # key in SETUPS
+    title: str                      # how figures and tables name it
+    teacher_recipe: str             # M1 teachers (and Table 4's teacher with label smoothing)
+    student_recipe: str             # M2 baselines and the M3/M4 students
+    dropout_teacher_recipe: str | None  # Table 4's teacher with dropout; None: no Table 4
+    distill_loss: str               # "replication": β·½·MSE to logits/T; "original": β·H(p^T, q)
+    beta: float                     # weight of the teacher term (0.6 seed 6.1; 1.0 orig. CIFAR-10)
+    alphas: tuple[float, ...] = PAPER_ALPHAS            # α of M1 teachers and M2 baselines
+    temperatures: tuple[float, ...] = PAPER_TEMPERATURES  # teacher temperatures of M3
+    table4_alpha: float = 0.1       # α of Table 4's smoothed teacher (seed 6.1)
+    stand_in: str = ""              # what this setup stands in for, said wherever it is shown
+
+    def __post_init__(self) -> None:
+        for recipe in (self.teacher_recipe, self.student_recipe, self.dropout_teacher_recipe):
+            if recipe is not None:
+                check_choice(recipe, recipe_names(), "recipe")
+        check_choice(self.distill_loss, ("replication", "original"), "distill_loss")
+        if not 0.0 <= self.beta <= 1.0:
+            raise LsbookError(f"beta must be in [0, 1], got {self.beta!r}")
+        if not self.alphas or 0.0 not in self.alphas:
+            raise LsbookError(f"alphas must include 0 (the hard-label teacher of M3), got {self.alphas!r}")
+        if not self.temperatures or 1.0 not in self.temperatures:
+            raise LsbookError(f"temperatures must include 1 (the temperature of M4), got {self.temperatures!r}")
+        for alpha in (*self.alphas, self.table4_alpha):
+            check_alpha(alpha)
+        for temperature in self.temperatures:
+            check_temperature(temperature)
+
+    def reduced(self, alphas: Iterable[float] | None = None,
+                temperatures: Iterable[float] | None = None) -> "DistillationSetup":
+        """The same study on fewer α or T (a CPU-sized grid); the runs it keeps are the same runs."""
+        return dataclasses.replace(
+            self, alphas=tuple(float(a) for a in alphas) if alphas is not None else self.alphas,
+            temperatures=tuple(float(t) for t in temperatures) if temperatures is not None else self.temperatures)
+
+
+SETUPS: dict[str, DistillationSetup] = {
+    # Table 4 and Figure 7 as the seed ran them: FCN 1200 → FCN 800 on MNIST.
+    "fcn-mnist": DistillationSetup(
+        name="fcn-mnist", title="FCN 1200 → FCN 800, MNIST", teacher_recipe="fcn-mnist",
+        student_recipe="fcn-mnist-student", dropout_teacher_recipe="fcn-mnist-dropout",
+        distill_loss="replication", beta=0.6),
+    # The same on Fashion-MNIST: the data this machine has (a stand-in, labelled as such).
+    "fcn-fmnist": DistillationSetup(
+        name="fcn-fmnist", title="FCN 1200 → FCN 800, Fashion-MNIST (stand-in for MNIST)",
+        teacher_recipe="fcn-fmnist", student_recipe="fcn-fmnist-student",
+        dropout_teacher_recipe="fcn-fmnist-dropout", distill_loss="replication", beta=0.6,
+        stand_in="Fashion-MNIST stands in for MNIST, which is not on this machine"),
+    # Figure 8: ResNet-56 teachers → AlexNet students on CIFAR-10 with the original's loss
+    # (β = 1: the teacher's outputs at T only; student at T = 1).
+    "resnet56-alexnet-cifar10": DistillationSetup(
+        name="resnet56-alexnet-cifar10", title="ResNet-56 → AlexNet, CIFAR-10",
+        teacher_recipe="resnet56-cifar10", student_recipe="alexnet-cifar10",
+        dropout_teacher_recipe=None, distill_loss="original", beta=1.0,
+        temperatures=ORIGINAL_TEMPERATURES),
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a study before it runs: a teacher, a baseline or a distilled student."""
+
+    role: str                       # TEACHER, BASELINE, DISTILLED or DROPOUT_TEACHER
+    recipe: str                     # recipe name (lsbook.recipes or lsbook.experiments.variants)
+    alpha: float                    # the run's own label smoothing (0 for distilled students)
+    seed: int                       # the same seed for a student and its teacher
+    teacher: "RunSpec | None" = None  # distilled students only
+    temperature: float | None = None  # teacher temperature, distilled students only
+
+    def describe(self) -> str:
+        """A short human-readable name (for progress and error messages)."""
+        if self.teacher is None:
+            return f"{self.role} {self.recipe} α={self.alpha:g} seed={self.seed}"
+        return (f"student {self.recipe} ← {self.teacher.role} α={self.teacher.alpha:g} "
+                f"at T={self.temperature:g} seed={self.seed}")
+
+
+def expand_grid(setup: DistillationSetup, seeds: Iterable[int], *, table4: bool = True,
+                figure: bool = True) -> list[RunSpec]:
+    """Every distinct run of the study, teachers before their students, without duplicates.
+
+    Per seed: |alphas| teachers (+1 for Table 4's α if missing, +1 dropout teacher),
+    |alphas| baselines, and |temperatures| + |alphas| − 1 distilled students for M3 ∪ M4
+    (M3 at T = 1 and M4 at α = 0 are the same run), +2 students for Table 4.
+    """
+    specs: list[RunSpec] = []
+
+    def add(spec: RunSpec) -> RunSpec:
+        if spec not in specs:
+            specs.append(spec)
+        return spec
+
+    seeds = list(seeds)
+    if not seeds:
+        raise LsbookError("seeds must name at least one seed")
+    for seed in seeds:
+        teacher = lambda a: RunSpec(TEACHER, setup.teacher_recipe, float(a), seed)  # noqa: E731
+        student = lambda t, temp: RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, t, float(temp))  # noqa: E731
+        if figure:
+            for alpha in setup.alphas:                                     # M1
+                add(teacher(alpha))
+            for alpha in setup.alphas:                                     # M2
+                add(RunSpec(BASELINE, setup.student_recipe, float(alpha), seed))
+            for temperature in setup.temperatures:                         # M3
+                add(student(teacher(0.0), temperature))
+            for alpha in setup.alphas:                                     # M4
+                add(student(teacher(alpha), 1.0))
+        if table4 and setup.dropout_teacher_recipe is not None:
+            dropout = add(RunSpec(DROPOUT_TEACHER, setup.dropout_teacher_recipe, 0.0, seed))
+            smoothed = add(teacher(setup.table4_alpha))
+            add(student(dropout, 1.0))
+            add(student(smoothed, 1.0))
+    # Teachers first, so that every student finds its teacher trained.
+    return sorted(specs, key=lambda s: s.teacher is not None)
+
+
+class GridRunner:
+    """Runs (or finds) the records of RunSpecs in one store, at one profile."""
+
+    def __init__(self, setup: DistillationSetup, profile: str, *, store: Store | None = None,
+                 device=None, progress: bool = True, runs_root=None):
+        self.setup, self.profile, self.store = setup, profile, store or Store()
+        self.device, self.progress, self.runs_root = device, progress, runs_root
+
+    def _plain(self, spec: RunSpec, train: bool) -> Record | None:
+        from lsbook.train import ensure_run, find_run
+
+        recipe = resolve_recipe(spec.recipe, self.profile)
+        if not train:
+            return find_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store)
+        return ensure_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store,
+                          device=self.device, progress=self.progress, runs_root=self.runs_root)
+
+    def _distill_kwargs(self, spec: RunSpec, teacher: Record) -> dict:
+        return {"teacher": teacher, "distill_temperature": spec.temperature,
+                "distill_loss": self.setup.distill_loss, "beta": self.setup.beta}
+
+    def record(self, spec: RunSpec, *, train: bool = True) -> Record | None:
+        """The stored record of ``spec``; trained first if missing and ``train`` (else None)."""
+        from lsbook.train import ensure_run, find_run
+
+        if spec.teacher is None:
+            return self._plain(spec, train)
+        teacher = self.record(spec.teacher, train=train)
+        if teacher is None:
+            return None
+        recipe = resolve_recipe(spec.recipe, self.profile)
+        kwargs = self._distill_kwargs(spec, teacher)
+        found = find_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store, **kwargs)
+        if found is not None or not train:
+            return found
+        self._make_teacher_available(teacher)
+        return ensure_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store,
+                          device=self.device, progress=self.progress, runs_root=self.runs_root, **kwargs)
+
+    def _make_teacher_available(self, teacher: Record) -> None:
+        """Make sure the teacher's weights can be loaded (retrains it if they are lost)."""
+        from lsbook.experiments.smoothness import teacher_model
+        from lsbook.train import pick_device
+
+        teacher_model(teacher, self.store, pick_device(self.device), self.runs_root)
+
+    def smoothness(self, spec: RunSpec, *, compute: bool = True) -> float | None:
+        """γ (Eq. 3) of a distilled student's teacher at its temperature, on the training set."""
+        from lsbook.experiments.smoothness import ensure_smoothness, find_smoothness
+
+        if spec.teacher is None:
+            raise LsbookError(f"{spec.describe()} has no teacher, so no smoothness index")
+        teacher = self.record(spec.teacher, train=compute)
+        if teacher is None:
+            return None
+        if not compute:
+            return find_smoothness(teacher, spec.temperature, self.store)
+        return ensure_smoothness(teacher, [spec.temperature], store=self.store, device=self.device,
+                                 runs_root=self.runs_root)[spec.temperature]
+
+
+def run_grid(setup: DistillationSetup, profile: str, seeds: Iterable[int], *, store: Store | None = None,
+             device=None, progress: bool = True, table4: bool = True, figure: bool = True,
+             runs_root=None, on_error: Callable[[RunSpec, Exception], None] | None = None) -> dict:
+    """Train every missing run of the study and store γ for every distilled student.
+
+    Returns {"done": n, "failed": [(spec, message), ...]}. A failed run is reported (through
+    ``on_error`` if given) and the grid goes on; its students are skipped.
+    """
+    runner = GridRunner(setup, profile, store=store, device=device, progress=progress, runs_root=runs_root)
+    specs = expand_grid(setup, seeds, table4=table4, figure=figure)
+    failed: list[tuple[RunSpec, str]] = []
+    done = 0
+    for spec in specs:
+        if spec.teacher is not None and any(spec.teacher == bad for bad, _ in failed):
+            failed.append((spec, f"its teacher failed ({spec.teacher.describe()})"))
+            continue
+        try:
+            runner.record(spec)
+            if spec.teacher is not None:
+                runner.smoothness(spec)
+            done += 1
+        except Exception as error:  # noqa: BLE001 - one failed run must not stop the grid
+            failed.append((spec, f"{type(error).__name__}: {error}"))
+            if on_error is not None:
+                on_error(spec, error)
+    return {"done": done, "failed": failed}

@@ -1,0 +1,181 @@
+"""The mutual-information experiment of Müller et al. (2019), Section 4 and Appendix A.2.
+
+ResNet-56 on CIFAR-10; N = 600 training examples (300 airplanes, 300 dogs), L = 5 random
+augmentations (crops and flips) each; Y = logit(airplane) − logit(dog); Î(X; Y) estimated every
+4k steps of training, with α = 0 and α = 0.1. The replication could not reproduce it (its Section
+6.3). The CPU variant trains the FCN on Fashion-MNIST with its ±2 px shift augmentation and
+probes two of its classes.
+
+A curve is stored with its training run: the run is made with a step callback
+(lsbook.experiments.mi_probe) whose name — the probe's classes, size, draws, seed and the step
+interval — enters the run's config and key, so each curve is a record of its own (step, Î) in
+``metrics["step_log"]``, checkpointed and resumed with the run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+import numpy as np
+
+from lsbook.errors import LsbookError
+from lsbook.experiments.mi_probe import MutualInformationProbe, ProbeConfig, select_probe_set
+from lsbook.experiments.variants import resolve_recipe
+from lsbook.profiles import PROFILES
+from lsbook.recipes import Recipe
+from lsbook.store import Record, Store
+from lsbook.validation import check_alpha, check_choice
+
+SMOKE_PER_CLASS = 16  # smoke runs train on 512 examples: a probe of 2 × 16
+
+
+@dataclass(frozen=True)
+class MISetup:
+    """One mutual-information experiment: the network, the probe and when it is measured."""
+
+    name: str                          # key in MI_SETUPS
+    title: str                         # how the figure names it
+    recipe: str                        # recipe trained (profile applied as for any run)
+    probe: ProbeConfig                 # the N × L probe of the logit difference
+    every_steps: dict[str, int]        # profile -> estimate every k optimiser steps
+    alphas: tuple[float, ...] = (0.0, 0.1)  # orig. Section 4: without and with label smoothing
+    stand_in: str = ""                 # what this setup stands in for, said wherever it is shown
+    overrides: dict[str, dict] = field(default_factory=dict)  # profile -> recipe fields changed
+
+    def __post_init__(self) -> None:
+        for profile in PROFILES:
+            if profile not in self.every_steps or int(self.every_steps[profile]) < 1:
+                raise LsbookError(f"every_steps must give an interval >= 1 for profile {profile!r}")
+        for alpha in self.alphas:
+            check_alpha(alpha)
+
+    def probe_for(self, profile: str) -> ProbeConfig:
+        """The probe at ``profile``: smoke runs have too few examples for 300 per class."""
+        check_choice(profile, PROFILES, "profile")
+        if profile == "smoke":
+            return replace(self.probe, per_class=min(self.probe.per_class, SMOKE_PER_CLASS))
+        return self.probe
+
+    def callback_name(self, profile: str) -> str:
+        """The step-callback name that enters each run's config (and key)."""
+        probe = self.probe_for(profile)
+        return (f"mutual_information(classes={probe.classes[0]}|{probe.classes[1]};"
+                f"per_class={probe.per_class};draws={probe.draws};seed={probe.seed};"
+                f"every={self.every_steps[profile]})")
+
+    def recipe_for(self, profile: str) -> Recipe:
+        """The recipe the curve's runs train, with ``profile`` and this setup's overrides."""
+        recipe = resolve_recipe(self.recipe, profile)
+        changes = self.overrides.get(profile)
+        return recipe.replace(**changes) if changes else recipe
+
+    def num_examples(self, profile: str) -> int:
+        """N, the number of probe examples: log N bounds the estimate."""
+        return 2 * self.probe_for(profile).per_class
+
+
+MI_SETUPS: dict[str, MISetup] = {
+    # The original's experiment (Section 4): 64k steps, an estimate every 4k.
+    "resnet56-cifar10": MISetup(
+        name="resnet56-cifar10", title="ResNet-56, CIFAR-10 (airplane vs dog)",
+        recipe="resnet56-cifar10", probe=ProbeConfig(classes=("airplane", "dog")),
+        every_steps={"paper": 4000, "cpu": 3, "smoke": 1}),
+    # CPU variant: FCN on Fashion-MNIST with the ±2 px shifts. The two classes take the class
+    # indices of airplane (0) and dog (5) in CIFAR-10. Sixteen estimates per run, as the
+    # original's 64k/4k: paper 100 epochs × 108 steps, cpu 4 epochs × 40 steps.
+    "fcn-fmnist": MISetup(
+        name="fcn-fmnist", title="FCN, Fashion-MNIST (T-shirt/top vs sandal)",
+        recipe="fcn-fmnist", probe=ProbeConfig(classes=("T-shirt/top", "Sandal")),
+        every_steps={"paper": 675, "cpu": 10, "smoke": 1},
+        stand_in="CPU variant: FCN on Fashion-MNIST stands in for ResNet-56 on CIFAR-10"),
+}
+
+
+def _run_kwargs(setup: MISetup, profile: str) -> dict:
+    return {"step_callback_name": setup.callback_name(profile)}
+
+
+def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store: Store | None = None,
+                 device=None, progress: bool = True, runs_root=None) -> Record:
+    """The run of ``setup`` at α with its MI curve: stored, or trained now with the probe."""
+    import torch
+
+    from lsbook.train import ensure_run, find_run, load_run_data, pick_device
+
+    store = store or Store()
+    recipe = setup.recipe_for(profile)
+    found = find_run(recipe, alpha, seed, profile, store=store, **_run_kwargs(setup, profile))
+    if found is not None:
+        return found
+    data = load_run_data(recipe, torch.device("cpu"))         # the run's own training split
+    probe = select_probe_set(data.train[0], data.train[1], data.class_names, setup.probe_for(profile))
+    probe.images = probe.images.to(pick_device(device))
+    callback = MutualInformationProbe(probe, data.transforms.train, setup.probe_for(profile))
+    return ensure_run(recipe, alpha, seed, profile, store=store, device=device, progress=progress,
+                      runs_root=runs_root, step_callback=callback,
+                      step_callback_every=setup.every_steps[profile], **_run_kwargs(setup, profile))
+
+
+def find_curve(setup: MISetup, alpha: float, seed: int, profile: str,
+               store: Store | None = None) -> Record | None:
+    """The stored run with its MI curve, or None (never trains)."""
+    from lsbook.train import find_run
+
+    return find_run(setup.recipe_for(profile), alpha, seed, profile, store=store or Store(),
+                    **_run_kwargs(setup, profile))
+
+
+def curve(record: Record) -> tuple[np.ndarray, np.ndarray]:
+    """(steps int64 [M], Î in nats float64 [M]) of a stored MI run, sorted by step."""
+    log = record.metrics.get("step_log") or []
+    if not log:
+        raise LsbookError(f"run {record.key} has no mutual-information curve (empty step_log)")
+    pairs = sorted((int(entry["step"]), float(entry["value"])) for entry in log)
+    return np.array([s for s, _ in pairs], np.int64), np.array([v for _, v in pairs], np.float64)
+
+
+@dataclass
+class MICurves:
+    """The curves of one setup at one profile, ready to plot."""
+
+    steps: np.ndarray                       # int64 [M], common to every run
+    values: dict[float, np.ndarray]         # α -> float64 [seeds, M]
+    seeds: dict[float, list[int]]           # α -> the seeds found
+    test_accuracy: dict[float, list[float]]  # α -> final test accuracy of each run
+    num_examples: int                       # N: log N bounds the estimate
+    missing: list[tuple[float, int]]        # (α, seed) with no stored curve
+
+    @property
+    def log_n(self) -> float:
+        return math.log(self.num_examples)
+
+
+def collect_curves(setup: MISetup, profile: str, seeds: Iterable[int], *,
+                   store: Store | None = None, alphas: Iterable[float] | None = None) -> MICurves:
+    """Every stored curve of the setup at ``profile`` (nothing is trained)."""
+    store = store or Store()
+    alphas = tuple(setup.alphas if alphas is None else alphas)
+    steps = None
+    values: dict[float, list[np.ndarray]] = {}
+    found_seeds: dict[float, list[int]] = {}
+    accuracy: dict[float, list[float]] = {}
+    missing = []
+    for alpha in alphas:
+        for seed in seeds:
+            record = find_curve(setup, alpha, seed, profile, store)
+            if record is None:
+                missing.append((alpha, seed))
+                continue
+            record_steps, record_values = curve(record)
+            if steps is None:
+                steps = record_steps
+            elif not np.array_equal(steps, record_steps):
+                raise LsbookError(f"run {record.key}: its MI steps differ from the other runs' steps")
+            values.setdefault(alpha, []).append(record_values)
+            found_seeds.setdefault(alpha, []).append(seed)
+            accuracy.setdefault(alpha, []).append(float(record.metrics["test_accuracy"]))
+    return MICurves(steps=steps if steps is not None else np.zeros(0, np.int64),
+                    values={a: np.stack(v) for a, v in values.items()}, seeds=found_seeds,
+                    test_accuracy=accuracy, num_examples=setup.num_examples(profile), missing=missing)

@@ -1,0 +1,59 @@
+"""The runs behind a chapter: one grid of (α, seed) per recipe, trained only where missing.
+
+A chapter asks for a recipe at some α and seeds; :func:`gather` returns what the store holds and
+trains the rest through :func:`lsbook.train.ensure_run`. A dataset that is not on this machine
+(:class:`lsbook.errors.DataMissingError`) does not stop the chapter: the grid remembers the
+message (which names the fetch command) and keeps whatever runs are already stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from lsbook.errors import DataMissingError
+
+
+@dataclass
+class RunGrid:
+    """The stored runs of one recipe at one profile, by (α, seed)."""
+
+    recipe: str
+    profile: str
+    alphas: tuple[float, ...]
+    seeds: tuple[int, ...]
+    records: dict[tuple[float, int], Any] = field(default_factory=dict)  # (α, seed) -> Record
+    missing_data: str | None = None  # the DataMissingError message, when the data is not here
+
+    def at(self, alpha: float) -> list:
+        """The records at α, in seed order."""
+        return [self.records[(float(alpha), s)] for s in self.seeds if (float(alpha), s) in self.records]
+
+    def all(self) -> list:
+        return [self.records[k] for k in sorted(self.records)]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.records) == len(self.alphas) * len(self.seeds)
+
+
+def gather(recipe: str, alphas: Sequence[float], seeds: Sequence[int], profile: str, *,
+           train: bool = True, device: str | None = None, store=None, progress: bool = True) -> RunGrid:
+    """The runs of ``recipe`` at every (α, seed): stored ones, plus newly trained ones if ``train``."""
+    from lsbook.train import ensure_run, find_run
+    from lsbook.validation import check_alpha
+
+    grid = RunGrid(recipe, profile, tuple(check_alpha(a) for a in alphas), tuple(int(s) for s in seeds))
+    for alpha in grid.alphas:
+        for seed in grid.seeds:
+            record = find_run(recipe, alpha, seed, profile, store=store)
+            if record is None and train and grid.missing_data is None:
+                try:
+                    record = ensure_run(recipe, alpha, seed, profile, store=store, device=device,
+                                        progress=progress)
+                except DataMissingError as error:
+                    grid.missing_data = str(error)
+            if record is not None:
+                grid.records[(alpha, seed)] = record
+    return grid
+

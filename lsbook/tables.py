@@ -1,0 +1,314 @@
+"""The book's tables, computed from stored runs and set beside the published numbers.
+
+Table 2 (accuracy), Table 3 (calibration, with T fitted on the held-out validation split and
+never on the reported test split), Table 5 (the recipes), and the reproducibility table. Each
+returns MyST Markdown (a pipe table) ready for ``lsbook.pages.show``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from lsbook import paper
+from lsbook.gather import RunGrid
+from lsbook.pages import markdown_table
+
+ARCHITECTURE_TITLES = {
+    "fcn": "FCN", "alexnet": "AlexNet", "resnet56": "ResNet-56", "resnet34": "ResNet-34",
+    "resnet50": "ResNet-50", "transformer": "Transformer",
+}
+
+
+def describe(recipe: str) -> tuple[str, str]:
+    """(dataset title, architecture title) of a recipe, or of one of the original's extra rows."""
+    from lsbook.data import get_dataset
+    from lsbook.recipes import RECIPES
+
+    if recipe in paper.EXTRA_ROWS:
+        dataset = "ImageNet" if "imagenet" in recipe else "WMT14 EN-DE"
+        return dataset, "Inception-v4" if "inception" in recipe else "Transformer"
+    r = RECIPES[recipe]
+    return get_dataset(r.dataset).title, ARCHITECTURE_TITLES.get(r.model, r.model)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("mean_std needs at least one value")
+    return float(values.mean()), (float(values.std(ddof=1)) if values.size > 1 else None)
+
+
+def format_spread(values: Sequence[float], digits: int, scale: float = 1.0) -> str:
+    """'mean ± std' (or the single value) of ``values × scale`` with ``digits`` decimals."""
+    if len(values) == 0:
+        return "–"
+    mean, std = mean_std([v * scale for v in values])
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _published(value: paper.Value | None, digits: int) -> str:
+    if value is None:
+        return "–"
+    text = f"{value.value:.{digits}f}"
+    return text if value.std is None else f"{text} ± {value.std:.{digits}f}"
+
+
+def _ours_label(grid: RunGrid) -> str:
+    seeds = sorted({s for (_, s) in grid.records})
+    if not grid.records:
+        why = "dataset not on this machine" if grid.missing_data else "not run"
+        return f"ours ({grid.profile}): {why}"
+    synthetic = any(r.config.get("resolved_recipe", {}).get("synthetic_data") for r in grid.all())
+    return (f"ours ({grid.profile}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
+            f"{', synthetic stand-in data' if synthetic else ''})")
+
+
+# --- Table 2 -------------------------------------------------------------------------------------
+
+def accuracy_table(grids: Iterable[RunGrid], alphas: Sequence[float], extra_rows: Sequence[str] = ()) -> str:
+    """Table 2: top-1 test accuracy [%], ours (mean ± std over seeds) above the published rows."""
+    header = ["dataset", "architecture", "source", *[f"α = {a:g}" for a in alphas]]
+    rows = []
+    for grid in grids:
+        dataset, architecture = describe(grid.recipe)
+        ours = [format_spread([r.metrics["test_accuracy"] for r in grid.at(a)], 2, 100.0) for a in alphas]
+        rows.append([dataset, architecture, _ours_label(grid), *ours])
+        rows += _published_accuracy_rows(grid.recipe, alphas)
+    for name in extra_rows:
+        dataset, architecture = describe(name)
+        rows += [[dataset, architecture, *row[2:]] for row in _published_accuracy_rows(name, alphas)]
+    return markdown_table(header, rows, "lll" + "r" * len(alphas))
+
+
+def _published_accuracy_rows(recipe: str, alphas: Sequence[float]) -> list[list[str]]:
+    rows = []
+    for source, table in ((paper.REPLICATION, paper.REPLICATION_ACCURACY),
+                          (paper.ORIGINAL, paper.ORIGINAL_ACCURACY)):
+        if recipe in table:
+            cells = [_published(table[recipe].get(float(a)), 1 if source == paper.ORIGINAL else 2)
+                     for a in alphas]
+            rows.append(["", "", source, *cells])
+    return rows
+
+
+# --- Table 3 -------------------------------------------------------------------------------------
+
+@dataclass
+class CalibrationResult:
+    """Calibration of one recipe's runs: temperature scaling of α = 0 beside label smoothing."""
+
+    temperatures: list[float]          # per seed: T fitted on the validation split (α = 0)
+    scaled_ece: list[float]            # per seed: test ECE of α = 0 at that T
+    ece: dict[float, list[float]]      # α -> per seed: test ECE at T = 1
+
+
+def calibration_of(grid: RunGrid, n_bins: int = 15) -> CalibrationResult:
+    """Fit T on each α = 0 run's validation logits (never test) and measure test ECE (15 bins)."""
+    from lsbook.calibration import expected_calibration_error, fit_temperature
+
+    temperatures, scaled = [], []
+    for record in grid.at(0.0):
+        arrays = record.arrays
+        t = fit_temperature(arrays["val_logits"], arrays["val_labels"])
+        temperatures.append(t)
+        scaled.append(expected_calibration_error(arrays["test_logits"], arrays["test_labels"], n_bins, t))
+    ece = {a: [expected_calibration_error(r.arrays["test_logits"], r.arrays["test_labels"], n_bins)
+               for r in grid.at(a)] for a in grid.alphas}
+    return CalibrationResult(temperatures, scaled, ece)
+
+
+def calibration_table(grids: Iterable[RunGrid], alphas: Sequence[float],
+                      extra_rows: Sequence[str] = ()) -> str:
+    """Table 3: ECE of α = 0 at its fitted T (and T), then ECE at T = 1 for every α."""
+    header = ["dataset", "architecture", "source", "ECE at T (α = 0)", "T",
+              *[f"ECE α = {a:g}" for a in alphas]]
+    rows = []
+    for grid in grids:
+        dataset, architecture = describe(grid.recipe)
+        result = calibration_of(grid)
+        rows.append([dataset, architecture, _ours_label(grid), format_spread(result.scaled_ece, 3),
+                     format_spread(result.temperatures, 2),
+                     *[format_spread(result.ece.get(float(a), []), 3) for a in alphas]])
+        rows += _published_calibration_rows(grid.recipe, alphas)
+    for name in extra_rows:
+        dataset, architecture = describe(name)
+        rows += [[dataset, architecture, *row[2:]] for row in _published_calibration_rows(name, alphas)]
+    return markdown_table(header, rows, "lll" + "r" * (2 + len(alphas)))
+
+
+def _published_calibration_rows(recipe: str, alphas: Sequence[float]) -> list[list[str]]:
+    rows = []
+    for source, table in ((paper.REPLICATION, paper.REPLICATION_CALIBRATION),
+                          (paper.ORIGINAL, paper.ORIGINAL_CALIBRATION)):
+        row = table.get(recipe)
+        if row is None:
+            continue
+        by_alpha = dict(row.smoothed_ece)
+        if row.baseline_ece is not None:
+            by_alpha[0.0] = row.baseline_ece
+        cells = [f"{by_alpha[float(a)]:.3f}" if float(a) in by_alpha else "–" for a in alphas]
+        rows.append(["", "", source, f"{row.scaled_ece:.3f}", f"{row.temperature:g}", *cells])
+    return rows
+
+
+# --- Table 5 and profiles ------------------------------------------------------------------------
+
+def recipes_table() -> str:
+    """Table 5 generated from RECIPES: what each recipe trains, and which experiments use it."""
+    from lsbook.recipes import RECIPES
+
+    header = ["recipe", "dataset", "architecture", *[k.upper() if k != "accuracy" else "Acc."
+                                                      for k in paper.EXPERIMENTS],
+              "batch", "epochs", "optimiser", "lr schedule", "weight decay", "loss ×", "clip"]
+    rows = []
+    for name, r in RECIPES.items():
+        dataset, architecture = describe(name)
+        marks = paper.TABLE5_EXPERIMENTS.get(name, frozenset({"kd"} if name.startswith("fcn-mnist-") else ()))
+        optimiser = f"{r.optimizer} lr {r.lr:g}" + (f", momentum {r.momentum:g}" if r.momentum else "") + \
+            (" (Nesterov)" if r.nesterov else "")
+        rows.append([f"`{name}`", dataset, architecture,
+                     *["✓" if k in marks else "" for k in paper.EXPERIMENTS],
+                     r.batch_size, r.epochs, optimiser, _schedule(r),
+                     f"{r.weight_decay:g}" if r.weight_decay else "0", f"{r.loss_multiplier:g}",
+                     f"{r.grad_clip_norm:g}" if r.grad_clip_norm else "–"])
+    return markdown_table(header, rows, "lll" + "c" * len(paper.EXPERIMENTS) + "rrllrrr")
+
+
+def _schedule(r) -> str:
+    if r.schedule == "multistep":
+        return f"×{r.lr_gamma:g} at epochs {', '.join(map(str, r.lr_milestones))}"
+    if r.schedule == "step":
+        return f"×{r.lr_gamma:g} every {r.lr_step_epochs} epochs"
+    if r.schedule == "linear":
+        return "linear to 0"
+    return "constant"
+
+
+def profile_changes_table(profile: str) -> str:
+    """For every recipe, the fields that ``profile`` changes from the paper recipe."""
+    from lsbook.recipes import RECIPES, resolve
+
+    rows = []
+    for name in RECIPES:
+        paper_recipe, scaled = RECIPES[name], resolve(name, profile)
+        changes = []
+        for f in dataclasses.fields(paper_recipe):
+            before, after = getattr(paper_recipe, f.name), getattr(scaled, f.name)
+            if before != after:
+                changes.append(f"{f.name}: {_short(before)} → {_short(after)}")
+        rows.append([f"`{name}`", "; ".join(changes) or "(unchanged)"])
+    return markdown_table(["recipe", f"changed by the `{profile}` profile"], rows, "ll")
+
+
+def _short(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return str(value)
+
+
+# --- Reproducibility ---------------------------------------------------------------------------
+
+def reproducibility_table(records: Iterable) -> str:
+    """One row per stored run: what it is, its headline number and where/how it was made."""
+    header = ["recipe", "α", "seed", "profile", "test acc. [%]", "hardware", "torch", "code",
+              "engine", "date", "wall time"]
+    rows = []
+    for r in sorted(records, key=lambda r: (r.config["recipe"], r.config["profile"],
+                                            r.config["alpha"], r.config["seed"])):
+        c, m, p = r.config, r.metrics, r.provenance
+        commit = (p.get("git_commit") or "uncommitted")[:10] + ("+dirty" if p.get("git_dirty") else "")
+        accuracy = m.get("test_accuracy")
+        rows.append([f"`{c['recipe']}`", f"{c['alpha']:g}", c["seed"], c["profile"],
+                     "–" if accuracy is None else f"{100 * accuracy:.2f}",
+                     p.get("device_name") or p.get("device"), p.get("torch_version"), commit,
+                     c.get("engine_version"), str(p.get("date", ""))[:10],
+                     f"{p.get('wall_seconds', 0):.0f} s"])
+    return markdown_table(header, rows, "lrrlrlllrlr")
+
+
+# --- Sentences for the prose (glued into the text) -------------------------------------------------
+
+def accuracy_summary(grids: Iterable[RunGrid]) -> str:
+    """One sentence per recipe with runs: accuracy at α = 0 and the best α (means over seeds)."""
+    parts = []
+    for grid in grids:
+        means = {a: float(np.mean([r.metrics["test_accuracy"] for r in grid.at(a)]))
+                 for a in grid.alphas if grid.at(a)}
+        if 0.0 not in means or len(means) < 2:
+            continue
+        dataset, architecture = describe(grid.recipe)
+        best = max((a for a in means if a > 0), key=lambda a: means[a])
+        change = 100 * (means[best] - means[0.0])
+        parts.append(f"{architecture} on {dataset}: {100 * means[0.0]:.2f} % at α = 0, "
+                     f"{100 * means[best]:.2f} % at its best α = {best:g} ({change:+.2f} points)")
+    if not parts:
+        return ("No runs with both α = 0 and some α > 0 are available at this profile, so there "
+                "is nothing of ours to compare yet; the table shows the published numbers.")
+    return "Our runs give " + "; ".join(parts) + "."
+
+
+def calibration_summary(grids: Iterable[RunGrid]) -> str:
+    """One sentence per recipe: ECE at α = 0, after temperature scaling, and the best α."""
+    parts = []
+    for grid in grids:
+        if not grid.at(0.0):
+            continue
+        result = calibration_of(grid)
+        dataset, architecture = describe(grid.recipe)
+        base = float(np.mean(result.ece[0.0]))
+        text = (f"{architecture} on {dataset}: ECE {base:.3f} at α = 0, "
+                f"{float(np.mean(result.scaled_ece)):.3f} at the fitted T = "
+                f"{float(np.mean(result.temperatures)):.2f}")
+        smoothed = {a: float(np.mean(v)) for a, v in result.ece.items() if a > 0 and v}
+        if smoothed:
+            best = min(smoothed, key=smoothed.get)
+            text += f", and {smoothed[best]:.3f} with label smoothing at α = {best:g}"
+        parts.append(text)
+    if not parts:
+        return ("No α = 0 runs are available at this profile, so there is no calibration of ours "
+                "to report yet; the table shows the published numbers.")
+    return "We measure " + "; ".join(parts) + "."
+
+
+# --- Published-only tables (pages whose runs are not stored yet) -------------------------------------
+
+def published_calibration_table(names: Sequence[str], alphas: Sequence[float] = paper.TABLE_ALPHAS) -> str:
+    """Table 3's published rows for ``names`` (recipes or the original's extra rows)."""
+    header = ["dataset", "architecture", "source", "ECE at T (α = 0)", "T",
+              *[f"ECE α = {a:g}" for a in alphas]]
+    rows = []
+    for name in names:
+        dataset, architecture = describe(name)
+        rows += [[dataset, architecture, *row[2:]] for row in _published_calibration_rows(name, alphas)]
+    return markdown_table(header, rows, "lll" + "r" * (2 + len(alphas)))
+
+
+def published_distillation_table() -> str:
+    """Table 4 as published: test error [%] of the FCN teachers and students on MNIST."""
+    rows = [[role, f"{paper.ORIGINAL_DISTILLATION_ERROR[role].value:.2f}",
+             f"{paper.REPLICATION_DISTILLATION_ERROR[role].value:.2f}"]
+            for role in paper.DISTILLATION_ROLES]
+    return markdown_table(["network", f"{paper.ORIGINAL} [%]", f"{paper.REPLICATION} [%]"], rows, "lrr")
+
+
+def literature_table() -> str:
+    """The original's Table 1: label smoothing in earlier work."""
+    rows = [[row.task, row.metric, f"{row.without:g}", " / ".join(f"{v:g}" for v in row.with_ls)]
+            for row in paper.ORIGINAL_LITERATURE]
+    return markdown_table(["task", "metric", "without LS", "with LS"], rows, "llrr")
+
+
+def stored_runs_table(records: Iterable) -> str:
+    """A short list of stored runs: recipe, α, seed, teacher, test accuracy."""
+    rows = [[f"`{r.config['recipe']}`", f"{r.config['alpha']:g}", r.config["seed"],
+             (r.config.get("teacher_key") or "–"), f"{100 * r.metrics.get('test_accuracy', float('nan')):.2f}"]
+            for r in sorted(records, key=lambda r: (r.config["recipe"], r.config["alpha"], r.config["seed"]))]
+    return markdown_table(["recipe", "α", "seed", "teacher", "test acc. [%]"], rows, "lrrlr")

@@ -1,0 +1,15 @@
+"""The Transformer experiments of Sections 5.2–5.3: training on Multi30k, decoding, BLEU, calibration.
+
+- :mod:`lsbook.translation.corpus` — sentence pairs, one tokenizer per language, token ids.
+- :mod:`lsbook.translation.decoding` — batched greedy decoding and beam search (temperature on logits).
+- :mod:`lsbook.translation.metrics` — token-level ECE / NLL / accuracy under teacher forcing
+  (padding masked) and sacrebleu BLEU on detokenised text.
+- :mod:`lsbook.translation.run` — ``ensure_translation_run(alpha, seed, profile)``: one stored run.
+- :mod:`lsbook.translation.report` — what the chapter shows, read from stored records.
+"""
+
+from lsbook.translation.run import (TranslationSettings, ensure_translation_run, find_translation_run,
+                                    load_translator, plan_translation_run)
+
+__all__ = ["TranslationSettings", "ensure_translation_run", "find_translation_run", "load_translator",
+           "plan_translation_run"]

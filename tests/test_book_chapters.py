@@ -1,0 +1,104 @@
+"""The chapters as notebooks: structure, parameters, glue keys, and `python -m lsbook chapter`."""
+
+import re
+
+import nbformat
+import pytest
+import yaml
+
+from lsbook import chapters, cli
+from lsbook.errors import LsbookError
+
+NAMES = chapters.chapter_names()
+
+
+def test_every_toc_entry_is_a_file_and_the_chapters_are_notebooks():
+    toc = yaml.safe_load(chapters.TOC_FILE.read_text())
+    files = [toc["root"]] + [c["file"] for p in toc["parts"] for c in p["chapters"]]
+    for entry in files:
+        assert (chapters.REPO_ROOT / f"{entry}.md").is_file(), entry
+    assert NAMES[:3] == ["intro", "label_smoothing", "accuracy"]
+    assert {"penultimate", "calibration", "transformer", "distillation", "mutual_information",
+            "appendix"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chapter_has_one_documented_parameters_cell(name):
+    parameters = chapters.chapter_parameters(name)
+    assert "profile" in parameters
+    for key, info in parameters.items():
+        assert info["help"], f"{name}: parameter {key} has no comment"
+    text = chapters.chapter_path(name).read_text()
+    parameters_cell = text.index(":tags: [parameters]")
+    assert parameters_cell < len(text) // 2 + 2000, f"{name}: the parameters cell should be near the top"
+    if name not in ("intro", "appendix"):  # every parameter is explained in the prose above it
+        prose = text[:parameters_cell]
+        for key in parameters:
+            assert f"`{key}`" in prose, f"{name}: parameter {key} is not documented in the prose"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_glue_key_used_in_the_text_is_glued_by_a_code_cell(name):
+    notebook = chapters.read_chapter(name)
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    text = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    glued = set(re.findall(r"glue\(\s*[\"']([\w-]+)[\"']", code))
+    used = {m.split(":")[0] for m in re.findall(r"\{glue(?::\w*)?\}`([^`]+)`", text)}
+    assert used <= glued, f"{name}: glue keys used but never glued: {sorted(used - glued)}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_widget_cells_have_their_output_removed_in_the_book(name):
+    notebook = chapters.read_chapter(name)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "widgets.interact" in cell.source:
+            assert "remove-output" in cell.metadata.get("tags", []), f"{name}: a widget cell shows its output"
+
+
+def test_parse_parameters_reads_yaml_and_singular_keys():
+    values = chapters.parse_parameters("accuracy", [("alpha", "0.1"), ("profile", "smoke"),
+                                                    ("seeds", "[0, 1]"), ("train", "false"),
+                                                    ("recipe", "fcn-fmnist")])
+    assert values == {"alphas": [0.1], "profile": "smoke", "seeds": [0, 1], "train": False,
+                      "recipes": ["fcn-fmnist"]}
+    with pytest.raises(LsbookError, match="no parameter 'colour'.*profile"):
+        chapters.parse_parameters("accuracy", [("colour", "red")])
+    with pytest.raises(LsbookError, match="unknown chapter"):
+        chapters.parse_parameters("preface", [])
+
+
+def test_default_output_names_the_parameters():
+    path = chapters.default_output("accuracy", {"profile": "smoke", "alphas": [0.1]})
+    assert path.parent == chapters.DEFAULT_OUTPUT_DIR
+    assert path.name == "accuracy-alphas=0.1_profile=smoke.ipynb"
+
+
+def test_chapter_list_prints_every_chapter(capsys):
+    assert cli.main(["chapter", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in NAMES:
+        assert f"{name}: " in out
+    assert "alphas = None" in out
+
+
+def test_chapter_run_reports_a_bad_parameter_on_one_line(capsys):
+    assert cli.main(["chapter", "run", "accuracy", "-p", "colour", "red"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: chapter 'accuracy' has no parameter 'colour'")
+
+
+@pytest.mark.slow
+def test_chapter_run_injects_parameters_and_writes_the_executed_notebook(tmp_path, capsys):
+    output = tmp_path / "ls.ipynb"
+    status = cli.main(["chapter", "run", "label_smoothing", "-p", "alpha", "0.25", "-p", "num_classes", "4",
+                       "-o", str(output), "--quiet"])
+    assert status == 0 and capsys.readouterr().out.strip() == str(output)
+    notebook = nbformat.read(output, as_version=4)
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "alphas = [0.25]" in injected[0].source
+    assert all(c.get("execution_count") for c in notebook.cells if c.cell_type == "code")
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    glued = {o.metadata["scrapbook"]["name"]: o for c in notebook.cells if c.cell_type == "code"
+             for o in c.outputs if "scrapbook" in o.get("metadata", {})}
+    assert glued["ls_example_k"].data["application/papermill.record/text/plain"] == "4"

@@ -1,0 +1,199 @@
+"""lsbook.pages, lsbook.tables, lsbook.gather: what the chapters print, from fake stored runs."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from lsbook import pages, paper, tables
+from lsbook.calibration import expected_calibration_error, fit_temperature
+from lsbook.errors import DataMissingError, LsbookError
+from lsbook.gather import RunGrid, gather
+from lsbook.recipes import RECIPES
+
+
+def fake_record(recipe, alpha, seed, accuracy, profile="cpu", scale_val=1.0, scale_test=1.0):
+    rng = np.random.default_rng(seed + int(100 * alpha))
+    labels = rng.integers(0, 3, 300)
+    logits = rng.normal(size=(300, 3)) + 3.0 * np.eye(3)[labels]
+    return SimpleNamespace(
+        key=f"{recipe}-{alpha}-{seed}",
+        config={"recipe": recipe, "profile": profile, "alpha": alpha, "seed": seed, "engine_version": 1,
+                "resolved_recipe": {"synthetic_data": False}},
+        metrics={"test_accuracy": accuracy},
+        arrays={"val_logits": logits * scale_val, "val_labels": labels,
+                "test_logits": logits * scale_test, "test_labels": labels},
+        provenance={"device": "cpu", "device_name": "CPU: test", "torch_version": "2.x",
+                    "git_commit": "abcdef0123456789", "git_dirty": False, "date": "2025-01-01T00:00",
+                    "wall_seconds": 12.0})
+
+
+def grid_of(recipe, accuracies, **kw):
+    """accuracies: {α: [per-seed accuracy]}"""
+    alphas = tuple(accuracies)
+    seeds = tuple(range(max(len(v) for v in accuracies.values())))
+    grid = RunGrid(recipe, "cpu", alphas, seeds)
+    for alpha, values in accuracies.items():
+        for seed, acc in enumerate(values):
+            grid.records[(alpha, seed)] = fake_record(recipe, alpha, seed, acc, **kw)
+    return grid
+
+
+# --- pages -----------------------------------------------------------------------------------------
+
+def test_resolve_profile_prefers_the_parameter_then_the_environment(monkeypatch):
+    monkeypatch.delenv("LSBOOK_PROFILE", raising=False)
+    assert pages.resolve_profile(None) == "cpu"
+    monkeypatch.setenv("LSBOOK_PROFILE", "smoke")
+    assert pages.resolve_profile(None) == "smoke"
+    assert pages.resolve_profile("paper") == "paper"
+    with pytest.raises(LsbookError, match="profile parameter"):
+        pages.resolve_profile("fast")
+    monkeypatch.setenv("LSBOOK_PROFILE", "huge")
+    with pytest.raises(LsbookError, match=r"\$LSBOOK_PROFILE"):
+        pages.resolve_profile(None)
+
+
+def test_chapter_settings_defaults_and_checks(monkeypatch):
+    monkeypatch.delenv("LSBOOK_PROFILE", raising=False)
+    profile, recipes, alphas, seeds = pages.chapter_settings(None, "accuracy")
+    assert profile == "cpu" and recipes == paper.recipes_for("accuracy")
+    assert alphas == list(paper.TABLE_ALPHAS) and len(seeds) >= 2
+    _, recipes, alphas, seeds = pages.chapter_settings("smoke", "plr", extra_recipes=["fcn-fmnist"])
+    assert set(recipes) <= set(pages.SMOKE_RECIPES) and "fcn-fmnist" in recipes
+    _, recipes, alphas, seeds = pages.chapter_settings("cpu", "imc", "fcn-fmnist", 0.1, 3)
+    assert (recipes, alphas, seeds) == (["fcn-fmnist"], [0.1], [3])
+    with pytest.raises(LsbookError, match="alpha"):
+        pages.chapter_settings("cpu", "imc", alphas=[1.5])
+    with pytest.raises(LsbookError, match="recipe"):
+        pages.chapter_settings("cpu", "imc", recipes=["nope"])
+
+
+def test_chapter_settings_sets_the_data_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("LSBOOK_DATA", raising=False)
+    pages.chapter_settings("cpu", "imc", data_root=str(tmp_path))
+    import os
+    assert os.environ["LSBOOK_DATA"] == str(tmp_path)
+
+
+def test_markdown_table_shape_and_escaping():
+    table = pages.markdown_table(["a", "b"], [["x|y", None], [1, 2.5]])
+    lines = table.strip().splitlines()
+    assert lines[0] == "| a | b |" and lines[1] == "|:--|--:|"
+    assert lines[2] == "| x\\|y | – |"
+    with pytest.raises(LsbookError, match="cells"):
+        pages.markdown_table(["a"], [[1, 2]])
+
+
+def test_admonition_and_smoke_notice():
+    text = pages.admonition("warning", "Title", "body")
+    assert text.startswith(":::{admonition} Title\n:class: warning") and text.rstrip().endswith(":::")
+    assert "not results" in pages.profile_notice("smoke")
+    assert "cpu" in pages.profile_notice("cpu")
+
+
+def test_provenance_text_names_profile_seeds_hardware_torch_and_code():
+    records = [fake_record("fcn-fmnist", 0.0, s, 0.9) for s in (0, 1)]
+    text = pages.provenance_text(records)
+    for part in ("2 stored runs", "profile cpu", "seeds 0, 1", "CPU: test", "torch 2.x", "abcdef0123",
+                 "engine version 1"):
+        assert part in text
+    assert pages.provenance_text([]) == "No stored runs."
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+def test_accuracy_table_shows_mean_and_std_beside_the_published_rows():
+    grid = grid_of("alexnet-cifar10", {0.0: [0.80, 0.82], 0.1: [0.85]})
+    table = tables.accuracy_table([grid], [0.0, 0.1], extra_rows=["inceptionv4-imagenet"])
+    rows = [line for line in table.splitlines()[2:]]
+    assert rows[0].split(" | ")[2] == "ours (cpu, 2 seeds)"
+    mean, std = np.mean([80.0, 82.0]), np.std([80.0, 82.0], ddof=1)
+    assert f"{mean:.2f} ± {std:.2f}" in rows[0] and "85.00" in rows[0]
+    assert "Wagner et al. (2023) | 85.01 | 85.47" in rows[1]
+    assert "Müller et al. (2019) | 86.8 ± 0.2 | 86.7 ± 0.3" in rows[2]
+    assert "Inception-v4" in rows[3]
+
+
+def test_accuracy_table_says_why_ours_is_missing():
+    grid = RunGrid("fcn-mnist", "cpu", (0.0,), (0,), missing_data="dataset 'mnist' not found")
+    table = tables.accuracy_table([grid], [0.0])
+    assert "dataset not on this machine" in table and "99.06" in table
+
+
+def test_calibration_fits_the_temperature_on_validation_never_on_test():
+    # validation logits are sharper than test logits: the two splits give different T
+    grid = grid_of("fcn-fmnist", {0.0: [0.9], 0.1: [0.9]}, scale_val=2.0, scale_test=0.7)
+    record = grid.at(0.0)[0]
+    result = tables.calibration_of(grid)
+    t_val = fit_temperature(record.arrays["val_logits"], record.arrays["val_labels"])
+    t_test = fit_temperature(record.arrays["test_logits"], record.arrays["test_labels"])
+    assert result.temperatures == [pytest.approx(t_val)] and abs(t_val - t_test) > 0.1
+    expected = expected_calibration_error(record.arrays["test_logits"], record.arrays["test_labels"], 15, t_val)
+    assert result.scaled_ece == [pytest.approx(expected)]
+    table = tables.calibration_table([grid], [0.0, 0.1])
+    assert f"{t_val:.2f}" in table and "0.008" in table  # the replication's FMNIST row
+
+
+def test_summaries_quote_our_numbers_or_say_there_are_none():
+    grid = grid_of("fcn-fmnist", {0.0: [0.80], 0.05: [0.83], 0.1: [0.82]})
+    text = tables.accuracy_summary([grid])
+    assert "80.00 % at α = 0" in text and "83.00 % at its best α = 0.05 (+3.00 points)" in text
+    assert "nothing of ours" in tables.accuracy_summary([RunGrid("fcn-mnist", "cpu", (0.0,), (0,))])
+    assert "FCN on Fashion-MNIST" in tables.calibration_summary([grid])
+
+
+def test_recipes_table_lists_every_recipe_with_table5_marks():
+    table = tables.recipes_table()
+    for name in RECIPES:
+        assert f"`{name}`" in table
+    row = next(line for line in table.splitlines() if "`resnet56-cifar100`" in line)
+    assert row.count("✓") == len(paper.TABLE5_EXPERIMENTS["resnet56-cifar100"])
+
+
+def test_profile_changes_table_lists_changed_fields():
+    table = tables.profile_changes_table("cpu")
+    assert "epochs: 100 → 4" in table
+    assert "(unchanged)" not in tables.profile_changes_table("smoke").split("fcn-fmnist")[1].split("\n")[0]
+
+
+def test_reproducibility_table_has_one_row_per_run():
+    records = [fake_record("fcn-fmnist", a, 0, 0.9) for a in (0.0, 0.1)]
+    table = tables.reproducibility_table(records)
+    assert len(table.strip().splitlines()) == 2 + 2
+    assert "abcdef0123" in table and "CPU: test" in table and "90.00" in table
+
+
+# --- gather ----------------------------------------------------------------------------------------
+
+def test_gather_reads_the_store_and_trains_only_what_is_missing(monkeypatch):
+    stored = {(0.0, 0): fake_record("fcn-fmnist", 0.0, 0, 0.9)}
+    trained = []
+    monkeypatch.setattr("lsbook.train.find_run", lambda r, a, s, p, store=None: stored.get((a, s)))
+
+    def fake_ensure(r, a, s, p, **kw):
+        trained.append((a, s))
+        return fake_record(r, a, s, 0.8)
+
+    monkeypatch.setattr("lsbook.train.ensure_run", fake_ensure)
+    grid = gather("fcn-fmnist", [0.0, 0.1], [0], "cpu")
+    assert trained == [(0.1, 0)] and grid.complete
+    grid = gather("fcn-fmnist", [0.0, 0.1], [0], "cpu", train=False)
+    assert list(grid.records) == [(0.0, 0)] and not grid.complete
+
+
+def test_gather_remembers_missing_data_and_stops_trying(monkeypatch):
+    calls = []
+    monkeypatch.setattr("lsbook.train.find_run", lambda *a, **k: None)
+
+    def missing(*a, **k):
+        calls.append(a)
+        raise DataMissingError("dataset 'mnist' not found; run `python -m lsbook data fetch mnist`")
+
+    monkeypatch.setattr("lsbook.train.ensure_run", missing)
+    grid = gather("fcn-mnist", [0.0, 0.1], [0, 1], "cpu")
+    assert len(calls) == 1 and not grid.records
+    assert "data fetch mnist" in grid.missing_data
+    notice = pages.missing_data_notice("fcn-mnist", grid.missing_data)
+    assert "Data missing: fcn-mnist" in notice and "data fetch mnist" in notice
+

@@ -1,0 +1,257 @@
+"""Tests of lsbook.experiments: the distillation grid, stored γ, and the mutual-information curve.
+
+The end-to-end tests train at the ``smoke`` profile with its sizes shrunk further (a few
+hundred examples, one epoch), into a temporary store and checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import lsbook.profiles
+from lsbook.distillation import smoothed_teacher_logits, smoothness_index
+from lsbook.errors import LsbookError
+from lsbook.experiments import distillation_results as results
+from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_TEACHER, SETUPS, TEACHER,
+                                                  DistillationSetup, GridRunner, expand_grid, run_grid)
+from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
+from lsbook.experiments.mutual_info import MI_SETUPS, collect_curves, curve, ensure_curve, find_curve
+from lsbook.experiments.smoothness import SMOOTHNESS_RECIPE, ensure_smoothness, find_smoothness
+from lsbook.experiments.variants import resolve_recipe
+from lsbook.store import Store
+
+
+@pytest.fixture
+def tiny_smoke(monkeypatch):
+    """Smoke runs of 192 training examples, 1 epoch: a second or two each."""
+    monkeypatch.setattr(lsbook.profiles, "SMOKE_TRAIN", 192)
+    monkeypatch.setattr(lsbook.profiles, "SMOKE_VAL", 64)
+    monkeypatch.setattr(lsbook.profiles, "SMOKE_TEST", 64)
+    monkeypatch.setattr(lsbook.profiles, "SMOKE_EPOCHS", 1)
+    monkeypatch.setattr(lsbook.profiles, "SMOKE_MAX_BATCH", 64)
+
+
+# --- γ (Eq. 3) -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 0.45, 0.75])
+def test_smoothness_of_a_teacher_that_outputs_smoothed_labels_is_alpha(alpha):
+    labels = torch.tensor([0, 3, 9, 2, 2, 7])
+    logits = smoothed_teacher_logits(labels, 10, alpha)
+    assert smoothness_index(logits, labels, 1.0) == pytest.approx(alpha, abs=1e-6)
+
+
+def test_smoothness_grows_with_temperature():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 10, generator=generator) * 4
+    labels = logits.argmax(1)
+    gammas = [smoothness_index(logits, labels, t) for t in (1, 2, 4, 8, 16)]
+    assert all(a < b for a, b in zip(gammas, gammas[1:]))
+    assert gammas[-1] < 1.0 + 1e-9
+
+
+# --- The grid ------------------------------------------------------------------------------------
+
+def test_grid_of_the_fcn_study_has_the_right_size():
+    setup = SETUPS["fcn-mnist"]
+    specs = expand_grid(setup, [0])
+    # 6 teachers + α=0.1 teacher + dropout teacher, 6 baselines, 6 (M3) + 6 (M4) − 1 shared
+    # distilled students, 2 Table 4 students.
+    assert len(specs) == 8 + 6 + 11 + 2 == 27
+    assert len(set(specs)) == len(specs)
+    roles = [s.role for s in specs]
+    assert roles.count(TEACHER) == 7 and roles.count(DROPOUT_TEACHER) == 1
+    assert roles.count(BASELINE) == 6 and roles.count(DISTILLED) == 13
+    assert len(expand_grid(setup, [0, 1, 2])) == 3 * 27
+    assert len(expand_grid(setup, [0], table4=False)) == 6 + 6 + 11
+    assert len(expand_grid(setup, [0], figure=False)) == 4
+
+
+def test_grid_of_the_cifar_study_uses_the_original_temperatures():
+    setup = SETUPS["resnet56-alexnet-cifar10"]
+    specs = expand_grid(setup, [0])
+    assert len(specs) == 6 + 6 + (7 + 6 - 1)  # no Table 4 for CIFAR-10
+    assert setup.distill_loss == "original" and setup.beta == 1.0
+    assert sorted(s.temperature for s in specs if s.teacher == specs[0]) == [1, 2, 3, 4, 8, 12, 16]
+
+
+def test_reduced_grid_and_teachers_precede_students():
+    setup = SETUPS["fcn-fmnist"].reduced(alphas=[0, 0.3], temperatures=[1, 4])
+    specs = expand_grid(setup, [0])
+    assert len(specs) == 2 + 1 + 1 + 2 + (2 + 2 - 1) + 2
+    first_student = min(i for i, s in enumerate(specs) if s.teacher is not None)
+    assert all(s.teacher is None for s in specs[:first_student])
+    assert all(s.teacher is not None for s in specs[first_student:])
+
+
+def test_bad_setups_are_refused():
+    with pytest.raises(LsbookError, match="alphas must include 0"):
+        SETUPS["fcn-fmnist"].reduced(alphas=[0.1, 0.3])
+    with pytest.raises(LsbookError, match="temperatures must include 1"):
+        SETUPS["fcn-fmnist"].reduced(temperatures=[2, 4])
+    with pytest.raises(LsbookError, match="recipe"):
+        DistillationSetup("x", "x", "no-such-recipe", "fcn-fmnist-student", None, "replication", 0.6)
+    with pytest.raises(LsbookError, match="alpha"):
+        SETUPS["fcn-fmnist"].reduced(alphas=[0, 1.5])
+    with pytest.raises(LsbookError, match="seeds"):
+        expand_grid(SETUPS["fcn-fmnist"], [])
+
+
+def test_fashion_mnist_variants_are_the_mnist_recipes_on_other_data():
+    for profile in ("smoke", "cpu", "paper"):
+        student = resolve_recipe("fcn-fmnist-student", profile)
+        mnist = resolve_recipe("fcn-mnist-student", profile)
+        assert student.name == "fcn-fmnist-student" and student.dataset == "fashion-mnist"
+        assert student.model_kwargs["hidden"] == 800 and student.model_kwargs["dropout"] == 0.0
+        assert not student.augment
+        assert (student.epochs, student.train_subset) == (mnist.epochs, mnist.train_subset)
+    assert resolve_recipe("fcn-fmnist-dropout", "paper").model_kwargs["dropout"] == 0.5
+    with pytest.raises(LsbookError, match="unknown recipe"):
+        resolve_recipe("fcn-nothing", "cpu")
+
+
+# --- End to end: teachers, students, γ records ------------------------------------------------------
+
+def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
+    store, runs = Store(tmp_path / "results"), tmp_path / "runs"
+    setup = SETUPS["fcn-fmnist"].reduced(alphas=[0.0, 0.45], temperatures=[1.0, 4.0])
+    outcome = run_grid(setup, "smoke", [0], store=store, runs_root=runs, progress=False, table4=False)
+    assert outcome["failed"] == [] and outcome["done"] == 2 + 2 + 3
+
+    runner = GridRunner(setup, "smoke", store=store, runs_root=runs, progress=False)
+    teacher_specs = [s for s in expand_grid(setup, [0], table4=False) if s.role == TEACHER]
+    teachers = [runner.record(s, train=False) for s in teacher_specs]
+    # Teachers of different α are different runs, and both survive in the store.
+    assert teachers[0].key != teachers[1].key
+    stored_keys = {r.key for r in store.find(recipe="fcn-fmnist", profile="smoke")}
+    assert {t.key for t in teachers} <= stored_keys
+    assert [t.config["alpha"] for t in teachers] == [0.0, 0.45]
+
+    students = [r for r in store.find(recipe="fcn-fmnist-student", profile="smoke") if r.config["teacher_key"]]
+    assert len(students) == 3
+    by_teacher = {}
+    for student in students:
+        assert student.config["distill"]["loss"] == "replication"
+        assert student.config["distill"]["beta"] == 0.6
+        by_teacher.setdefault(student.config["teacher_key"], []).append(student.config["distill"]["temperature"])
+    assert sorted(by_teacher[teachers[0].key]) == [1.0, 4.0] and by_teacher[teachers[1].key] == [1.0]
+
+    # γ is stored per (teacher, T) and equals Eq. 3 on the teacher's training logits.
+    from lsbook.train import load_run_data, load_teacher, predict_logits
+
+    model = load_teacher(teachers[0], torch.device("cpu"), runs)
+    data = load_run_data(teachers[0].recipe, torch.device("cpu"))
+    logits = predict_logits(model, data.train[0], data.transforms, 256)
+    for temperature in (1.0, 4.0):
+        assert find_smoothness(teachers[0], temperature, store) == pytest.approx(
+            smoothness_index(logits, data.train[1], temperature), rel=1e-6)
+    assert len(store.find(recipe=SMOOTHNESS_RECIPE)) == 3
+
+    points = results.figure_points(setup, "smoke", [0], store=store)
+    assert [p.gamma.mean for p in points["M1"]] == [0.0, 0.45]
+    assert [p.accuracy.n for c in points.values() for p in c] == [1] * 8
+    assert points["M3"][0].keys == points["M4"][0].keys  # M3 at T=1 is M4 at α=0
+    assert points["M3"][1].gamma.mean > points["M3"][0].gamma.mean  # higher T, smoother teacher
+    assert set(results.plot_curves(points)) == set(results.CURVE_LABELS.values())
+
+    # A rerun finds everything stored and trains nothing: 7 runs and 3 γ records.
+    assert len(store.records()) == 2 + 2 + 3 + 3
+    again = run_grid(setup, "smoke", [0], store=store, runs_root=runs, progress=False, table4=False)
+    assert again["failed"] == [] and len(store.records()) == 10
+
+    # Weights lost (a fresh clone): γ at a new T retrains the teacher, which comes back identical.
+    shutil.rmtree(runs)
+    gamma = ensure_smoothness(teachers[1], [2.0], store=store, runs_root=tmp_path / "fresh")[2.0]
+    assert 0.0 < gamma < 1.0
+    assert store.get(teachers[1].key).has_model
+
+
+def test_table4_from_a_smoke_run(tmp_path, tiny_smoke):
+    store, runs = Store(tmp_path / "results"), tmp_path / "runs"
+    setup = SETUPS["fcn-fmnist"]
+    missing = results.table4_summaries(setup, "smoke", [0], store=store)
+    assert all(s.n == 0 and s.text() == "missing" for s in missing.values())
+    outcome = run_grid(setup, "smoke", [0], store=store, runs_root=runs, progress=False, figure=False)
+    assert outcome["failed"] == [] and outcome["done"] == 4
+    table = results.table4_summaries(setup, "smoke", [0], store=store)
+    assert list(table) == list(results.TABLE4_ROWS)
+    assert all(s.n == 1 and 0.0 <= s.mean <= 1.0 for s in table.values())
+    dropout = store.find(recipe="fcn-fmnist-dropout")[0]
+    assert dropout.recipe.model_kwargs["dropout"] == 0.5 and dropout.config["alpha"] == 0.0
+
+
+# --- Mutual information -------------------------------------------------------------------------------
+
+def test_probe_set_picks_the_two_classes_deterministically():
+    labels = torch.arange(40) % 4
+    images = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 1, 4, 4).contiguous()
+    config = ProbeConfig(classes=("c2", "c0"), per_class=5, draws=2)
+    probe = select_probe_set(images, labels, ["c0", "c1", "c2", "c3"], config)
+    assert probe.class_indices == (2, 0)
+    assert probe.labels.tolist() == [2] * 5 + [0] * 5
+    again = select_probe_set(images, labels, ["c0", "c1", "c2", "c3"], config)
+    assert torch.equal(probe.images, again.images)
+    with pytest.raises(LsbookError, match="per_class"):
+        select_probe_set(images, labels, ["c0", "c1", "c2", "c3"], ProbeConfig(("c0", "c1"), per_class=11))
+    with pytest.raises(LsbookError, match="not in this dataset"):
+        select_probe_set(images, labels, ["c0", "c1", "c2", "c3"], ProbeConfig(("c0", "dog")))
+    with pytest.raises(LsbookError, match="two different"):
+        ProbeConfig(("c0", "c0"))
+
+
+class _Difference(torch.nn.Module):
+    """A "network" whose logit difference is the mean pixel plus a per-image offset."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        z = x.flatten(1).mean(1, keepdim=True) * self.scale
+        return torch.cat([z, torch.zeros_like(z)], dim=1)
+
+
+def test_logit_differences_shape_determinism_and_mode():
+    probe = ProbeSet(images=torch.randint(0, 255, (6, 1, 5, 5), dtype=torch.uint8,
+                                          generator=torch.Generator().manual_seed(1)),
+                     labels=torch.tensor([0, 0, 0, 1, 1, 1]), class_indices=(0, 1))
+
+    def noisy(batch, generator):  # an "augmentation" with the generator's randomness
+        return batch.float() / 255 + torch.rand(batch.shape[0], 1, 1, 1, generator=generator)
+
+    model = _Difference().train()
+    y = logit_differences(model, probe, noisy, draws=4, seed=3)
+    assert y.shape == (6, 4) and model.training
+    assert np.array_equal(y, logit_differences(model, probe, noisy, draws=4, seed=3))
+    assert not np.array_equal(y, logit_differences(model, probe, noisy, draws=4, seed=4))
+    assert not np.allclose(y[:, 0], y[:, 1])
+
+
+def test_smoke_mutual_information_curve_is_stored_with_the_run(tmp_path, tiny_smoke):
+    store, runs = Store(tmp_path / "results"), tmp_path / "runs"
+    setup = MI_SETUPS["fcn-fmnist"]
+    record = ensure_curve(setup, 0.1, 0, "smoke", store=store, runs_root=runs, progress=False)
+    steps, values = curve(record)
+    total = record.metrics["steps"]
+    assert steps.tolist() == list(range(0, total + 1, setup.every_steps["smoke"]))
+    assert np.all(values >= 0) and np.all(values <= math.log(setup.num_examples("smoke")) + 1e-12)
+    assert record.config["step_callback"] == setup.callback_name("smoke")
+    assert "T-shirt/top|Sandal" in record.config["step_callback"]
+
+    # The probe does not change the trajectory: the same run without it ends identically.
+    from lsbook.train import ensure_run
+
+    plain = ensure_run(setup.recipe_for("smoke"), 0.1, 0, "smoke", store=store, runs_root=runs, progress=False)
+    assert plain.key != record.key
+    np.testing.assert_array_equal(plain.arrays["test_logits"], record.arrays["test_logits"])
+
+    assert find_curve(setup, 0.1, 0, "smoke", store).key == record.key
+    assert find_curve(setup, 0.0, 0, "smoke", store) is None
+    curves = collect_curves(setup, "smoke", [0], store=store)
+    assert curves.missing == [(0.0, 0)]
+    assert curves.values[0.1].shape == (1, len(steps))
+    assert curves.log_n == pytest.approx(math.log(2 * 16))

@@ -1,0 +1,105 @@
+"""Recipes and profiles: the seed's Section 2.2 hyperparameters, and what profiles may change."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from lsbook.errors import LsbookError
+from lsbook.profiles import PROFILES, apply_profile
+from lsbook.recipes import RECIPES, Recipe, recipe_from_dict, resolve
+
+CONTRACT_NAMES = {"fcn-mnist", "fcn-emnist", "fcn-fmnist", "alexnet-cifar10", "resnet56-cifar10",
+                  "resnet56-cifar100", "resnet34-cub200", "resnet50-tinyimagenet", "transformer-multi30k"}
+
+
+def test_every_contract_recipe_exists_and_validates():
+    assert CONTRACT_NAMES <= set(RECIPES)
+    for name, recipe in RECIPES.items():
+        assert recipe.name == name
+        recipe.validate()
+
+
+def test_every_recipe_field_has_a_comment():
+    source = inspect.getsource(Recipe).splitlines()
+    for f in dataclasses.fields(Recipe):
+        line = next(l for l in source if l.strip().startswith(f"{f.name}:"))
+        assert "#" in line, f"field {f.name} has no comment"
+
+
+def test_fcn_recipe_follows_the_seed():
+    r = RECIPES["fcn-fmnist"]
+    assert (r.model, r.dataset, r.batch_size, r.epochs, r.optimizer) == ("fcn", "fashion-mnist", 512, 100, "sgd")
+    assert r.lr == 1.0 and r.lr_multipliers == {"head": 0.1} and r.schedule == "linear"
+    assert (r.momentum, r.dampening, r.weight_decay, r.loss_multiplier) == (0.9, 0.9, 0.0, 1.0)
+    assert r.model_kwargs["hidden"] == 1200 and r.model_kwargs["dropout"] == 0.0
+
+
+def test_alexnet_and_resnet_recipes_follow_the_seed():
+    a = RECIPES["alexnet-cifar10"]
+    assert (a.batch_size, a.epochs, a.lr, a.lr_milestones, a.lr_gamma) == (128, 1246, 0.1, (415, 830), 0.1)
+    assert a.momentum == 0.0 and a.loss_multiplier == 3.0
+    assert a.weight_decay == 0.04 and a.weight_decay_on == ("fc1.weight", "fc2.weight")
+    for name, stem in (("resnet56-cifar10", 3), ("resnet56-cifar100", 7)):
+        r = RECIPES[name]
+        assert (r.epochs, r.lr_milestones, r.momentum, r.nesterov) == (205, (102, 153), 0.9, True)
+        assert (r.weight_decay, r.loss_multiplier, r.grad_clip_norm) == (1e-4, 3.0, 1.0)
+        assert r.model_kwargs["stem_kernel"] == stem and r.model_kwargs["width"] == 16
+    c = RECIPES["resnet34-cub200"]
+    assert (c.lr, c.epochs, c.schedule, c.lr_step_epochs, c.lr_gamma, c.batch_size) == (0.3, 250, "step", 10, 0.9, 256)
+    t = RECIPES["resnet50-tinyimagenet"]
+    assert (t.lr, t.momentum, t.lr_step_epochs, t.lr_gamma, t.weight_decay) == (0.004, 0.9, 7, 0.5, 1e-5)
+    tr = RECIPES["transformer-multi30k"]
+    assert (tr.optimizer, tr.lr, tr.adam_betas, tr.adam_eps, tr.batch_size) == ("adam", 1e-4, (0.9, 0.98), 1e-9, 128)
+
+
+def test_paper_profile_is_the_recipe():
+    for name, recipe in RECIPES.items():
+        assert resolve(name, "paper") == recipe
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_smoke_profile_is_small_and_scales_schedules(name):
+    paper, smoke = RECIPES[name], resolve(name, "smoke")
+    assert smoke.epochs <= 2 and smoke.train_subset <= 512 and smoke.test_subset <= 256
+    assert smoke.val_subset <= 256 and smoke.batch_size <= 128
+    assert all(1 <= m <= smoke.epochs for m in smoke.lr_milestones)
+    assert len(smoke.lr_milestones) == len(paper.lr_milestones)
+    assert not smoke.model_kwargs.get("pretrained", False)
+
+
+def test_cpu_profile_reduces_epochs_and_scales_milestones():
+    cpu = resolve("alexnet-cifar10", "cpu")
+    assert cpu.epochs < RECIPES["alexnet-cifar10"].epochs
+    # milestones keep their place in training: 415/1246 and 830/1246 of the way
+    for m, paper_m in zip(cpu.lr_milestones, RECIPES["alexnet-cifar10"].lr_milestones):
+        assert abs(m / cpu.epochs - paper_m / 1246) <= 0.5 / cpu.epochs + 1e-9
+    fcn = resolve("fcn-fmnist", "cpu")
+    assert fcn.epochs < 100 and fcn.lr == 1.0 and fcn.schedule == "linear"
+
+
+def test_resolve_rejects_unknown_names():
+    with pytest.raises(LsbookError, match="recipe"):
+        resolve("fcn-nope", "smoke")
+    with pytest.raises(LsbookError, match="profile"):
+        resolve("fcn-fmnist", "gpu")
+    with pytest.raises(LsbookError):
+        apply_profile(RECIPES["fcn-fmnist"], "fast")
+    assert PROFILES == ("smoke", "cpu", "paper")
+
+
+def test_to_dict_round_trip_and_canonical_numbers():
+    recipe = RECIPES["alexnet-cifar10"]
+    assert recipe_from_dict(recipe.to_dict()) == recipe
+    assert recipe.replace(lr=1).to_dict() == recipe.replace(lr=1.0).to_dict()
+
+
+@pytest.mark.parametrize("changes, field", [({"epochs": 0}, "epochs"), ({"batch_size": -1}, "batch_size"),
+                                            ({"lr": 0.0}, "lr"), ({"optimizer": "rmsprop"}, "optimizer"),
+                                            ({"grad_clip_norm": -1.0}, "grad_clip_norm"),
+                                            ({"colour": 1}, "colour")])
+def test_replace_validates(changes, field):
+    with pytest.raises(LsbookError, match=field):
+        RECIPES["fcn-fmnist"].replace(**changes)

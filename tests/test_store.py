@@ -1,0 +1,129 @@
+"""The results store: keys, round trips, damage detection and concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lsbook import ENGINE_VERSION
+from lsbook.errors import StoreError
+from lsbook.store import Record, Store, config_key
+
+
+def make_record(alpha: float = 0.1, seed: int = 0, recipe: str = "fcn-fmnist", n: int = 50) -> Record:
+    config = {"recipe": recipe, "profile": "smoke", "alpha": alpha, "seed": seed,
+              "engine_version": ENGINE_VERSION, "teacher_key": None, "resolved_recipe": {"epochs": 2}}
+    rng = np.random.default_rng(seed + int(alpha * 1000))
+    arrays = {"test_logits": rng.normal(size=(n, 10)).astype(np.float32),
+              "test_labels": rng.integers(0, 10, n), "head_weight": rng.normal(size=(10, 7)).astype(np.float32)}
+    return Record(key=config_key(config), config=config, metrics={"test_accuracy": 0.5, "history": [{"epoch": 1}]},
+                  provenance={"date": "today"}, arrays=arrays)
+
+
+def test_key_is_canonical_and_depends_on_what_determines_the_run():
+    a = {"alpha": 0.1, "seed": 0, "recipe": "x", "nested": {"b": 1, "a": [1, 2]}}
+    b = {"nested": {"a": [1, 2], "b": 1}, "recipe": "x", "seed": 0, "alpha": 0.1}
+    assert config_key(a) == config_key(b)
+    assert config_key(a) != config_key({**a, "alpha": 0.05})
+    assert config_key(a) != config_key({**a, "seed": 1})
+    assert len(config_key(a)) == 16
+
+
+def test_put_get_round_trip(tmp_path):
+    store, record = Store(tmp_path), make_record()
+    assert store.get(record.key) is None
+    stored = store.put(record)
+    assert stored.path == tmp_path / "fcn-fmnist" / "smoke" / record.key
+    again = Store(tmp_path).get(record.key)
+    assert again.config == record.config and again.metrics == record.metrics
+    assert set(again.arrays) == set(record.arrays)
+    for name, value in record.arrays.items():
+        assert again.arrays[name].dtype == value.dtype
+        np.testing.assert_array_equal(again.arrays[name], value)
+    assert not list((tmp_path / ".tmp").iterdir())
+    assert [r.key for r in store.find(recipe="fcn-fmnist", alpha=0.1)] == [record.key]
+    assert store.find(alpha=0.2) == []
+
+
+def test_put_rejects_a_key_that_is_not_the_config_hash(tmp_path):
+    record = make_record()
+    record.key = "0" * 16
+    with pytest.raises(StoreError, match="key"):
+        Store(tmp_path).put(record)
+
+
+def _damage(folder: Path, how: str) -> None:
+    if how == "bad json":
+        (folder / "record.json").write_text("{not json")
+    elif how == "no arrays":
+        (folder / "arrays.npz").unlink()
+    elif how == "altered arrays":
+        data = bytearray((folder / "arrays.npz").read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (folder / "arrays.npz").write_bytes(bytes(data))
+    elif how == "array missing":
+        np.savez_compressed(folder / "arrays.npz", test_logits=np.zeros((2, 10), np.float32))
+        data = json.loads((folder / "record.json").read_text())
+        import hashlib
+        data["arrays"]["sha256"] = hashlib.sha256((folder / "arrays.npz").read_bytes()).hexdigest()
+        (folder / "record.json").write_text(json.dumps(data))
+    elif how == "other engine version":
+        data = json.loads((folder / "record.json").read_text())
+        data["config"]["engine_version"] = ENGINE_VERSION + 1
+        (folder / "record.json").write_text(json.dumps(data))
+    elif how == "edited config":
+        data = json.loads((folder / "record.json").read_text())
+        data["config"]["alpha"] = 0.3
+        (folder / "record.json").write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("how", ["bad json", "no arrays", "altered arrays", "array missing",
+                                 "other engine version", "edited config"])
+def test_damaged_records_are_reported_with_their_path(tmp_path, how):
+    store, good, bad = Store(tmp_path), make_record(0.0), make_record(0.1)
+    store.put(good)
+    folder = store.put(bad).path
+    _damage(folder, how)
+    with pytest.raises(StoreError) as error:
+        store.get(bad.key)
+    assert str(folder) in str(error.value)
+    with pytest.raises(StoreError):
+        store.records()
+    with pytest.raises(StoreError):
+        store.find(alpha=0.0)
+    records, problems = store.scan()
+    assert [r.key for r in records] == [good.key]
+    assert [p for p, _ in problems] == [folder]
+
+
+def test_put_replaces_a_damaged_record_of_the_same_key(tmp_path):
+    store, record = Store(tmp_path), make_record()
+    _damage(store.put(record).path, "bad json")
+    assert store.put(record).metrics == record.metrics
+
+
+def _writer(root: str, worker: int) -> None:
+    store = Store(root)
+    for i in range(6):
+        store.put(make_record(alpha=0.1, seed=0))          # every worker writes this one key
+        store.put(make_record(alpha=0.2, seed=worker * 10 + i))  # and keys of its own
+
+
+def test_concurrent_writers_corrupt_nothing(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(str(tmp_path), w)) for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    records, problems = Store(tmp_path).scan()
+    assert problems == []
+    assert len(records) == 1 + 3 * 6
+    shared = Store(tmp_path).get(make_record(alpha=0.1, seed=0).key)
+    np.testing.assert_array_equal(shared.arrays["test_logits"], make_record(0.1, 0).arrays["test_logits"])
+    assert not list((tmp_path / ".tmp").iterdir())
