@@ -11,8 +11,10 @@ import argparse
 import importlib
 import sys
 
-# Modules that add sub-commands: data (status, fetch), engine (train, runs, sweep), chapters (chapter).
-COMMAND_MODULES = ("lsbook.data.cli", "lsbook.engine_cli", "lsbook.chapters")
+# Modules that add sub-commands: data (status, fetch), engine (train, runs, sweep), chapters
+# (chapter), cluster (chapter-sweep), experiments (distill, mutual-info).
+COMMAND_MODULES = ("lsbook.data.cli", "lsbook.engine_cli", "lsbook.chapters", "lsbook.cluster",
+                   "lsbook.experiments.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,7 +59,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the profile's number of epochs")
     parser.add_argument("--keep-model", action="store_true", help="store the final weights too (teachers)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice, one per core)")
     parser.add_argument("--results", default=None, help="results store folder (default $LSBOOK_RESULTS or <repo>/results)")
+
+
+def _threads(args: argparse.Namespace) -> int | None:
+    """Check --threads (before anything runs); returns it or None."""
+    if getattr(args, "threads", None) is None:
+        return None
+    return check_positive_int(args.threads, "threads")
+
+
+def _use_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -75,6 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     plan = plan_run(args.recipe, args.alpha, args.seed, args.profile, overrides=overrides)
     pick_device(args.device)
+    _use_threads(_threads(args))
     store = Store(args.results)
     stored = store.get(plan.key, plan.config)
     if stored is not None and (stored.has_model or not args.keep_model):
@@ -124,8 +141,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     overrides = _overrides(args)
     pick_device(args.device)
+    threads = _threads(args)
     grid = [(alpha, seed) for seed in args.seeds for alpha in args.alphas]
     plans = [plan_run(args.recipe, alpha, seed, args.profile, overrides=overrides) for alpha, seed in grid]
+    _use_threads(threads)
     store = Store(args.results)
     trained, skipped, failed = 0, 0, []
     for (alpha, seed), plan in zip(grid, plans):

@@ -42,6 +42,16 @@ CPU_CHANGES: dict[str, dict[str, Any]] = {
         "d_model": 128, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers": 2,
         "dim_feedforward": 256, "dropout": 0.1}},
 }
+# smoke: still smaller sizes for the ResNets (ResNet-56 costs ~0.4 GFLOP per training example,
+# ResNet-34 on 256x256 CUB images ~14 GFLOP).
+SMOKE_CHANGES: dict[str, dict[str, Any]] = {
+    "resnet56-cifar10": {"train_subset": 256, "val_subset": 128, "test_subset": 128},
+    "resnet56-cifar100": {"train_subset": 256, "val_subset": 128, "test_subset": 128},
+    "resnet34-cub200": {"epochs": 1, "train_subset": 64, "val_subset": 32, "test_subset": 32, "batch_size": 32,
+                        "eval_batch_size": 32},
+    "resnet50-tinyimagenet": {"epochs": 1, "train_subset": 128, "val_subset": 64, "test_subset": 64,
+                              "batch_size": 64, "eval_batch_size": 64},
+}
 # smoke: a tiny Transformer (the classifiers keep their architecture).
 SMOKE_MODEL_KWARGS: dict[str, dict[str, Any]] = {
     "transformer": {"d_model": 32, "nhead": 2, "num_encoder_layers": 1, "num_decoder_layers": 1,
@@ -98,6 +108,10 @@ def apply_profile(recipe: "Recipe", profile: str) -> "Recipe":
         if kwargs.get("pretrained"):
             kwargs["pretrained"] = False  # no ImageNet weights needed for a smoke run
         changes["model_kwargs"] = kwargs
+        extra = dict(SMOKE_CHANGES.get(recipe.name, {}))
+        if "epochs" in extra:
+            extra.update(scale_epochs(recipe, extra["epochs"]))
+        changes.update(extra)
         return dataclasses.replace(recipe, **changes)
     from lsbook.validation import check_choice
 

@@ -11,7 +11,7 @@ debian_packages=(dataset-fashion-mnist)
 case "$purpose" in
   book) debian_packages+=(texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
                           texlive-fonts-extra texlive-xetex latexmk fonts-freefont-otf) ;;
-  test) debian_packages+=(chromium slurm-wlm munge) ;;
+  test) debian_packages+=(chromium) ;;  # slurm-wlm + munge: scripts/install_slurm.sh
   *) echo "usage: $0 book|test" >&2; exit 2 ;;
 esac
 
@@ -28,6 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "== not root: please run  sudo apt-get install --no-install-recommends ${missing[*]}" >&2
   fi
 fi
+
+[ "$purpose" = test ] && bash scripts/install_slurm.sh
 
 python=${PYTHON:-python3.11}
 command -v "$python" >/dev/null || python=python3

@@ -124,7 +124,7 @@ def write_slurm_conf(folder: Path, node: str, cpus: int) -> Path:
         "JobCompType": "jobcomp/none",
         "SlurmctldTimeout": 30,
         "SlurmdTimeout": 30,
-        "KillWait": 5,
+        "KillWait": 1,  # scancel: SIGKILL 1 s after SIGTERM (submitit ignores SIGTERM)
         "SchedulerParameters": "sched_interval=2",  # test jobs start within seconds
     }
     lines = [f"{key}={value}" for key, value in settings.items()]
@@ -197,7 +197,8 @@ def wait_until_idle(cluster: SlurmCluster) -> None:
         if state == "idle":
             return
         time.sleep(0.5)
-    raise RuntimeError(f"SLURM node not idle after {START_TIMEOUT_S:.0f} s (state {state!r})\n{cluster.log_tail()}")
+    raise RuntimeError(f"SLURM node not idle after {START_TIMEOUT_S:.0f} s (state {state!r})\n"
+                       f"{cluster.log_tail()}")
 
 
 @pytest.fixture(scope="module")

@@ -58,8 +58,9 @@ def served_book(tmp_path_factory):
 
 
 def pages_of(html: Path) -> list[str]:
+    """Every page of the build, except the root index.html (a redirect to the first chapter)."""
     return sorted(str(p.relative_to(html)) for p in html.rglob("*.html") if "_static" not in p.parts
-                  and "_sources" not in p.parts)
+                  and "_sources" not in p.parts and str(p.relative_to(html)) != "index.html")
 
 
 def anchors_of(path: Path) -> set[str]:
@@ -122,6 +123,7 @@ def test_every_page_loads_cleanly_in_chromium(served_book):
     html, base, sync_playwright = served_book
     pages = pages_of(html)
     assert "book/intro.html" in pages and "book/calibration.html" in pages
+    assert 'url=book/intro.html' in (html / "index.html").read_text()  # the redirect to the first page
     external: set[str] = set()
     report: dict[str, list[str]] = {}
     images = 0
@@ -140,3 +142,40 @@ def test_every_page_loads_cleanly_in_chromium(served_book):
     assert not report, "\n".join(f"{p}:\n  " + "\n  ".join(v) for p, v in report.items())
     assert images > 0, "no page shows an image"
     assert external <= EXPECTED_EXTERNAL_HOSTS, f"unexpected external requests: {external}"
+
+
+@pytest.fixture
+def served_folder(tmp_path):
+    server = socketserver.TCPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_checker_catches_each_kind_of_fault(served_folder):
+    """A tiny site with one of every fault: the checker must report all of them."""
+    sync_playwright = _playwright()
+    folder, base = served_folder
+    (folder / "other.html").write_text('<html><body><p id="here">other</p></body></html>')
+    (folder / "page.html").write_text(
+        '<html><body><p id="top">text {glue:text}`missing_key` more</p>'
+        '<img src="absent.png"><span class="problematic">:ref:`nowhere`</span>'
+        '<a href="other.html#here">fine</a><a href="other.html#gone">bad anchor</a>'
+        '<a href="missing.html">bad page</a><a href="#top">fine</a>'
+        '<script>throw new Error("boom")</script></body></html>')
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            problems = check_page(browser.new_page(), base, folder, "page.html", set())
+            clean = check_page(browser.new_page(), base, folder, "other.html", set())
+        finally:
+            browser.close()
+    text = "\n".join(problems)
+    for expected in ("JavaScript error: boom", "image not loaded", "HTTP 404", "unresolved glue",
+                     ".problematic", "no anchor #gone", "no file missing.html"):
+        assert expected in text, f"{expected!r} not reported in:\n{text}"
+    assert "other.html#here" not in text and "#top" not in text
+    assert clean == []

@@ -12,8 +12,6 @@ import os
 import pickle
 import re
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,8 +23,10 @@ from lsbook.errors import LsbookError
 from lsbook.store import Record, Store
 
 try:
+    import slurm_cluster as slurm_fixture
     from slurm_cluster import slurm_cluster  # noqa: F401 - the fixture, used by name below
 except ImportError:  # tests/ imported as a package
+    import tests.slurm_cluster as slurm_fixture
     from tests.slurm_cluster import slurm_cluster  # noqa: F401
 
 SMOKE_RECIPE = "fcn-fmnist"
@@ -168,7 +168,7 @@ def test_teacher_without_weights_is_not_stored(stores):
 
 # --- Submission (fake SLURM) ---------------------------------------------------------------------
 
-def test_slurm_sweep_submits_missing_runs_as_one_array(stores, fake_slurm):
+def test_sweep_submits_missing_runs_as_one_array(stores, fake_slurm):
     store = Store()
     put_fake_record(store, RunSpec(SMOKE_RECIPE, "smoke", 0.0, 0))
     args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "0.2", "0.3", "--profile", "smoke",
@@ -248,6 +248,27 @@ def test_dry_run_prints_the_grid_and_submits_nothing(stores, fake_slurm, capsys)
     assert submitted_scripts(fake_slurm) == []
 
 
+def test_local_executor_is_the_engines_loop(stores):
+    calls = []
+    args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke")
+    assert args.executor == "local"
+    assert cluster.run_sweep(args, local=lambda a: calls.append(a) or 7) == 7
+    assert calls == [args]
+
+
+def test_distillation_sweep_dry_run(stores, capsys):
+    args = sweep_args("fcn-fmnist", "--distillation", "--alphas", "0", "0.3", "--temperatures", "1", "2",
+                      "--profile", "smoke", "--dry-run")
+    assert cluster.run_sweep(args, local=lambda a: pytest.fail("the engine loop has no students")) == 0
+    out = capsys.readouterr().out
+    assert out.strip().endswith("11 runs: 0 stored, 0 running, 0 failed, 11 missing")
+    assert "fcn-fmnist-student [smoke] alpha=0 seed=0 <- fcn-fmnist alpha=0 at T=2" in out
+    with pytest.raises(LsbookError, match="--temperatures needs --distillation"):
+        cluster.run_sweep(sweep_args(SMOKE_RECIPE, "--alphas", "0", "--temperatures", "2", "--dry-run"))
+    with pytest.raises(LsbookError, match="alphas must include 0"):
+        cluster.run_sweep(sweep_args("fcn-fmnist", "--distillation", "--alphas", "0.1", "--dry-run"))
+
+
 # --- Chapters for a list of α --------------------------------------------------------------------
 
 def chapter_args(*argv: str) -> argparse.Namespace:
@@ -256,45 +277,61 @@ def chapter_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["chapter-sweep", *argv])
 
 
-def test_chapter_sweep_is_one_array_task_per_alpha(tmp_path, fake_slurm, capsys):
+def test_chapter_sweep_is_one_array_task_per_alpha(tmp_path, fake_slurm):
     args = chapter_args("calibration", "--alphas", "0", "0.1", "0.2", "-p", "profile", "paper",
                         "--output-dir", str(tmp_path / "out"), "--executor", "slurm", "--gpus-per-task", "1")
     assert cluster.run_chapter_sweep(args) == 0
     scripts = submitted_scripts(fake_slurm)
     assert len(scripts) == 1 and "#SBATCH --array=0-2%3\n" in scripts[0]
     assert "#SBATCH --job-name=lsbook-calibration\n" in scripts[0]
+    assert "#SBATCH --gpus-per-task=1\n" in scripts[0]
     task = cluster.ChapterTask("calibration", str(tmp_path / "out"), [("profile", "paper")])
-    command = task.command(0.1)
-    assert command[1:8] == ["-m", "lsbook", "chapter", "run", "calibration", "-p", "alpha"]
-    assert float(command[8]) == 0.1 and ["-p", "profile", "paper"] == command[9:12]
-    assert command[-1] == str(tmp_path / "out" / "calibration-alpha0.1.ipynb")
+    assert task.chapter_parameters(0.1) == {"profile": "paper", "alphas": [0.1]}
+    assert task.notebook(0.1) == tmp_path / "out" / "calibration-alpha0.1.ipynb"
 
 
 def test_chapter_sweep_locally_keeps_one_notebook_per_alpha(tmp_path, monkeypatch, capsys):
-    # A stand-in for `python -m lsbook chapter run`: writes the notebook it is asked for (last argument).
-    fake_python = tmp_path / "python"
-    fake_python.write_text('#!/bin/sh\nfor last; do :; done\necho "$*" > "$last"\n')
-    fake_python.chmod(0o755)
-    monkeypatch.setattr(cluster.sys, "executable", str(fake_python))
+    import lsbook.chapters
+
+    def fake_run_chapter(name, parameters, output, **kwargs):  # papermill's part is lsbook.chapters'
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(repr(parameters))
+        return Path(output)
+
+    monkeypatch.setattr(lsbook.chapters, "run_chapter", fake_run_chapter)
     out = tmp_path / "out"
-    args = chapter_args("calibration", "--alphas", "0", "0.3", "--output-dir", str(out))
+    args = chapter_args("calibration", "--alphas", "0", "0.3", "-p", "profile", "smoke", "--output-dir", str(out))
     assert cluster.run_chapter_sweep(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["calibration-alpha0.3.ipynb", "calibration-alpha0.ipynb"]
-    assert "-p alpha 0.3" in (out / "calibration-alpha0.3.ipynb").read_text()
+    assert (out / "calibration-alpha0.3.ipynb").read_text() == repr({"profile": "smoke", "alphas": [0.3]})
     dry = chapter_args("calibration", "--alphas", "0", "0.5", "--output-dir", str(out), "--dry-run")
     assert cluster.run_chapter_sweep(dry) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2].startswith("done") and lines[-1].startswith("missing")
 
 
-def test_chapter_sweep_rejects_bad_alpha_and_duplicate_alpha_parameter(tmp_path):
-    with pytest.raises(LsbookError, match="alpha must be in"):
-        cluster.run_chapter_sweep(chapter_args("calibration", "--alphas", "1.5"))
-    with pytest.raises(LsbookError, match="-p alpha"):
-        cluster.run_chapter_sweep(chapter_args("calibration", "--alphas", "0", "-p", "alpha", "0.2"))
+@pytest.mark.parametrize("argv, message", [
+    (["calibration", "--alphas", "1.5"], "alpha must be in"),
+    (["calibration", "--alphas", "0", "-p", "alpha", "0.2"], "-p alpha"),
+    (["nosuch", "--alphas", "0"], "unknown chapter 'nosuch'"),
+    (["intro", "--alphas", "0"], "has no parameter 'alpha'"),
+    (["calibration", "--alphas", "0", "--executor", "slurm", "--max-parallel", "0"], "--max-parallel"),
+])
+def test_chapter_sweep_bad_input_submits_nothing(fake_slurm, argv, message):
+    with pytest.raises(LsbookError, match=re.escape(message)):
+        cluster.run_chapter_sweep(chapter_args(*argv))
+    assert submitted_scripts(fake_slurm) == []
 
 
-# --- A real SLURM --------------------------------------------------------------------------------
+# --- A real SLURM ---------------------------------------------------------------------------------
+
+def test_slurm_fixture_says_why_it_skips(monkeypatch):
+    monkeypatch.setattr(slurm_fixture.os, "geteuid", lambda: 1000)
+    assert "needs root" in slurm_fixture.missing_requirement()
+    monkeypatch.setattr(slurm_fixture.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(slurm_fixture.shutil, "which", lambda name: None if name == "slurmd" else "/usr/bin/x")
+    assert "slurm-wlm/munge not installed (missing slurmd)" in slurm_fixture.missing_requirement()
+
 
 def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5):
     deadline = time.monotonic() + timeout_s
@@ -306,22 +343,29 @@ def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5):
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-def test_slurm_rejected_partition_submits_nothing(slurm_cluster, stores):
-    args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "--profile", "smoke", "--executor", "slurm",
-                      "--partition", "gpu-nonexistent")
-    with pytest.raises(LsbookError, match="not a partition of this SLURM cluster.*debug"):
+@pytest.mark.parametrize("argv, message", [
+    (["--partition", "gpu-nonexistent"], "not a partition of this SLURM cluster (partitions: debug)"),
+    (["--gpus-per-task", "1"], "sbatch rejected the submission: "),  # the test node has no GPU
+])
+def test_slurm_rejected_submission_submits_nothing(slurm_cluster, stores, capsys, argv, message):
+    args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke", "--executor", "slurm", *argv)
+    with pytest.raises(LsbookError, match=re.escape(message)) as error:
         cluster.run_sweep(args)
+    assert "\n" not in str(error.value)
+    assert capsys.readouterr().err == ""
     assert slurm_cluster.command("squeue", "-h").strip() == ""
+    assert not (stores / "results").exists()
 
 
 def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     """Issue #8, point 4: a smoke sweep as an array lands in the store; a cancelled task resumes."""
     store = Store()
-    long_run = RunSpec(SMOKE_RECIPE, "smoke", 0.2, 0, overrides=(("epochs", 6),))  # long enough to cancel
+    # Long enough that a cancel after its first epoch lands mid-run even on an idle machine.
+    long_run = RunSpec(SMOKE_RECIPE, "smoke", 0.2, 0, overrides=(("epochs", 20),))
     specs = [long_run] + cluster.expand_grid(SMOKE_RECIPE, [0.0, 0.1], [0], "smoke")
     # A task that fails: a student whose teacher is not in the store (and not in the grid).
-    orphan = RunSpec(SMOKE_RECIPE, "smoke", 0.0, 0, teacher=RunSpec(SMOKE_RECIPE, "smoke", 0.3, 0, keep_model=True),
-                     distill_temperature=2.0)
+    absent_teacher = RunSpec(SMOKE_RECIPE, "smoke", 0.3, 0, keep_model=True)
+    orphan = RunSpec(SMOKE_RECIPE, "smoke", 0.0, 0, teacher=absent_teacher, distill_temperature=2.0)
     args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "--profile", "smoke", "--executor", "slurm",
                       "--cpus-per-task", "1", "--time", "10")
     began = time.monotonic()
@@ -350,6 +394,22 @@ def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     records = [store.get(s.plan().key, s.plan().config) for s in specs]
     assert all(r is not None for r in records)
     assert records[0].provenance["resumes"] >= 1  # trained partly before the cancel, partly after
-    assert [h["epoch"] for h in records[0].metrics["history"]] == list(range(1, 7))
+    assert [h["epoch"] for h in records[0].metrics["history"]] == list(range(1, 21))
     assert all(r.provenance["resumes"] == 0 for r in records[1:])
     print(f"SLURM sweep with cancel and resume: {time.monotonic() - began:.0f} s")
+
+
+def test_slurm_chapter_sweep_keeps_one_notebook_per_alpha(slurm_cluster, tmp_path, capsys):
+    """Issue #8, point 3: a chapter for an α list as array tasks (papermill), one notebook per α."""
+    out = tmp_path / "executed"
+    args = chapter_args("label_smoothing", "--alphas", "0", "0.2", "-p", "profile", "smoke",
+                        "--output-dir", str(out), "--executor", "slurm", "--time", "10", "--wait")
+    assert cluster.run_chapter_sweep(args) == 0
+    assert "2 of 2 alpha(s) executed" in capsys.readouterr().out
+    notebooks = sorted(out.glob("*.ipynb"))
+    assert [p.name for p in notebooks] == ["label_smoothing-alpha0.2.ipynb", "label_smoothing-alpha0.ipynb"]
+    import nbformat
+
+    executed = nbformat.read(notebooks[0], as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(injected) == 1 and "alphas = [0.2]" in injected[0].source

@@ -87,3 +87,9 @@ def test_sweep_skips_stored_runs_and_goes_on_after_a_failure(lsbook_main, tmp_pa
     assert lsbook_main(argv) == 0
     assert "3 run(s): 2 already stored, 1 trained, 0 failed" in capsys.readouterr().out
     assert len(stored_keys(tmp_path)) == 3
+
+
+def test_threads_must_be_positive(lsbook_main, tmp_path, capsys):
+    assert lsbook_main(["train", "fcn-fmnist", "--profile", "smoke", "--threads", "0"]) == 2
+    assert "threads must be an integer >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()

@@ -26,6 +26,16 @@ from lsbook.experiments.variants import resolve_recipe
 from lsbook.store import Store
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: the tiny networks here gain nothing from more, and on a shared 2-core
+    machine several threads per process wait on each other (3× slower under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_smoke(monkeypatch):
     """Smoke runs of 192 training examples, 1 epoch: a second or two each."""
@@ -255,3 +265,76 @@ def test_smoke_mutual_information_curve_is_stored_with_the_run(tmp_path, tiny_sm
     assert curves.missing == [(0.0, 0)]
     assert curves.values[0.1].shape == (1, len(steps))
     assert curves.log_n == pytest.approx(math.log(2 * 16))
+
+
+# --- The sentences of the chapters ------------------------------------------------------------------
+
+def test_table4_verdict_says_whether_the_orderings_agree():
+    from lsbook.experiments.distillation_results import Summary
+    from lsbook.experiments.reporting import table4_markdown, table4_verdict
+
+    like_original = {"teacher without LS": Summary([0.0067]), "teacher with LS": Summary([0.0059]),
+                     "student without LS": Summary([0.0074]), "student with LS": Summary([0.0091])}
+    text = table4_verdict(like_original)
+    assert text.count("as in the original") == 2 and "unlike" not in text and "single seed" in text
+    strong_students = dict(like_original, **{"student without LS": Summary([0.0060])})
+    assert "One student ends with a lower test error than its teacher" in table4_verdict(strong_students)
+    reversed_students = dict(like_original, **{"student with LS": Summary([0.0050, 0.0052])})
+    text = table4_verdict(reversed_students)
+    assert text.count("as in the original") == 1 and text.count("unlike the original") == 1
+    table = table4_markdown(like_original, "fashion-mnist, cpu")
+    assert "| teacher with LS | 0.59 | 0.69 | 0.59 |" in table
+
+
+def _point(label, gamma, accuracy):
+    from lsbook.experiments.distillation_results import CurvePoint, Summary
+
+    return CurvePoint(label, Summary([gamma]), Summary([accuracy]))
+
+
+def test_figure_verdict_compares_m4_with_m3_at_equal_smoothness():
+    from lsbook.experiments.reporting import figure_verdict
+
+    points = {
+        "M1": [_point("α=0", 0.0, 0.90), _point("α=0.3", 0.3, 0.91)],
+        "M2": [_point("α=0", 0.0, 0.85), _point("α=0.3", 0.3, 0.86)],
+        "M3": [_point("T=1", 0.1, 0.88), _point("T=4", 0.5, 0.90), _point("T=16", 0.9, 0.87)],
+        "M4": [_point("α=0", 0.1, 0.88), _point("α=0.3", 0.3, 0.80), _point("α=0.6", 0.6, 0.95),
+               _point("α=0.9", 0.95, 0.70)],
+    }
+    text = figure_verdict(points)
+    assert "(M3, T=4: 90.00 %) is better than the best student trained without a teacher (M2, α=0.3" in text
+    assert "Of the 2 students of smoothed teachers" in text and ", 1 lies below it" in text
+    assert "Label smoothing improves the teachers" in text
+    assert "weaker than itself" not in text
+    weak_teachers = dict(points, M1=[_point("α=0", 0.0, 0.80), _point("α=0.3", 0.3, 0.79)])
+    assert "(M1 at α = 0: 80.00 %) is less accurate than the student trained alone" in figure_verdict(weak_teachers)
+    assert "cannot be checked" in figure_verdict(dict(points, M3=[]))
+
+
+def test_mi_verdict_describes_rise_and_fall():
+    from lsbook.experiments.mutual_info import MICurves
+    from lsbook.experiments.reporting import mi_verdict
+
+    steps = np.arange(0, 50, 10)
+    falling = np.array([[0.2, 2.0, 1.5, 1.0, 0.75]])
+    flat = np.array([[0.2, 2.0, 2.0, 1.99, 1.98]])
+    curves = MICurves(steps, {0.0: flat, 0.1: falling}, {0.0: [0], 0.1: [0]},
+                      {0.0: [0.9], 0.1: [0.9]}, num_examples=600, missing=[])
+    text = mi_verdict(curves)
+    assert "With α = 0 the estimate rises from 0.200 nats at initialisation to 90 % of its peak by step 10" in text
+    assert "With α = 0.1 the estimate rises from 0.200 nats at initialisation to 2.000 at step 10 and then falls by 1.250" in text
+    assert "ends slightly above log 2" in text
+    assert "keeps less information" in text
+
+
+def test_command_line_refuses_bad_input(capsys, tmp_path):
+    from lsbook.experiments.cli import main
+
+    assert main(["distill", "no-such-setup", "--results", str(tmp_path)]) == 2
+    assert "unknown distillation setup 'no-such-setup'" in capsys.readouterr().err
+    assert main(["distill", "fcn-fmnist", "--alphas", "0.2", "--results", str(tmp_path)]) == 2
+    assert "alphas must include 0" in capsys.readouterr().err
+    assert main(["mutual-info", "fcn-fmnist", "--alphas", "1.5", "--results", str(tmp_path)]) == 2
+    assert "alpha must be in [0, 1)" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was stored

@@ -96,3 +96,14 @@ def has_data(recipe) -> bool:
     from lsbook.data.roots import locate
 
     return bool(recipe.synthetic_data) or locate(recipe.dataset) is not None
+
+
+def training_length(recipe_name: str, profile: str) -> str:
+    """How long ``recipe_name`` trains at ``profile``, in words, e.g. "3 epochs on the full
+    training set" (for the chapters' prose, so that it follows the profile's definition)."""
+    from lsbook.experiments.variants import resolve_recipe
+
+    recipe = resolve_recipe(recipe_name, profile)
+    data = ("the full training set" if recipe.train_subset is None
+            else f"{recipe.train_subset:,} training examples")
+    return f"{recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''} on {data}"

@@ -36,12 +36,13 @@ def _distill(args: argparse.Namespace) -> int:
 def _mutual_info(args: argparse.Namespace) -> int:
     from lsbook.experiments.mutual_info import MI_SETUPS, curve, ensure_curve
     from lsbook.store import Store
-    from lsbook.validation import check_choice
+    from lsbook.validation import check_alpha, check_choice
 
     check_choice(args.setup, MI_SETUPS, "mutual-information setup")
     setup = MI_SETUPS[args.setup]
+    alphas = [check_alpha(a) for a in (args.alphas if args.alphas is not None else setup.alphas)]
     failures = 0
-    for alpha in args.alphas if args.alphas is not None else setup.alphas:
+    for alpha in alphas:
         for seed in args.seeds:
             try:
                 record = ensure_curve(setup, alpha, seed, args.profile, store=Store(args.results),

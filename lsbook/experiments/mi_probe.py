@@ -10,7 +10,7 @@ augmentations from its own generators, so it cannot change the training trajecto
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -41,18 +41,12 @@ class ProbeConfig:
         check_positive_int(self.draws, "draws", minimum=2)
         check_positive_int(self.seed, "seed", minimum=0)
 
-    def as_dict(self) -> dict:
-        """JSON-friendly fields (for a store record's config)."""
-        values = asdict(self)
-        values["classes"] = list(self.classes)
-        return values
-
 
 @dataclass
 class ProbeSet:
     """The N probe examples: uint8 images [N,C,H,W] and the two class indices (a, b)."""
 
-    images: torch.Tensor        # uint8 [N, C, H, W], the first per_class of class a then class b
+    images: torch.Tensor        # uint8 [N, C, H, W]: per_class examples of class a, then of class b
     labels: torch.Tensor        # int64 [N], each a or b
     class_indices: tuple[int, int]  # (a, b): Y = logit_a − logit_b
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from lsbook.data.text import BOS_ID, EOS_ID, PAD_ID
 from lsbook.errors import LsbookError
+from lsbook.translation.incremental import make_steps
 from lsbook.validation import check_positive_int, check_temperature
 
 
@@ -33,11 +34,6 @@ def length_limits(src: torch.Tensor, max_len_a: float, max_len_b: int) -> torch.
     return (source_lengths.double() * max_len_a + max_len_b).floor().long().clamp(min=1)
 
 
-def _next_log_probs(model, tokens: torch.Tensor, memory: torch.Tensor, src: torch.Tensor,
-                    temperature: float) -> torch.Tensor:
-    """log p(next token | prefix) for each row: tokens [R, t], memory [R, S, d] -> [R, V]."""
-    hidden = model.decode(tokens, memory, src)[:, -1]                             # [R, d]
-    return scaled_log_probs(model.head(hidden), temperature)                      # [R, V]
 
 
 def _strip(row: Sequence[int]) -> list[int]:
@@ -47,19 +43,19 @@ def _strip(row: Sequence[int]) -> list[int]:
 
 
 @torch.no_grad()
-def greedy_decode(model, src: torch.Tensor, *, max_len_a: float = 1.5, max_len_b: int = 10) -> list[list[int]]:
+def greedy_decode(model, src: torch.Tensor, *, max_len_a: float = 1.5, max_len_b: int = 10,
+                  cache: bool = True) -> list[list[int]]:
     """Most probable next token at every step, batched: src [B, S] -> B lists of target ids.
 
     Stops each sentence at its EOS (or its length limit); a temperature would not change the
-    result, so there is none.
+    result, so there is none. ``cache``: reuse earlier positions' keys/values (same result, faster).
     """
-    memory = model.encode(src)                                                    # [B, S, d]
+    steps = make_steps(model, src, model.encode(src), cache=cache)               # memory [B, S, d]
     limits = length_limits(src, max_len_a, max_len_b)                             # [B]
     tokens = torch.full((src.shape[0], 1), BOS_ID, dtype=torch.long, device=src.device)
     finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
     for step in range(int(limits.max())):
-        log_probs = _next_log_probs(model, tokens, memory, src, 1.0)              # [B, V]
-        next_token = log_probs.argmax(dim=-1)                                     # [B]
+        next_token = steps.logits(tokens).argmax(dim=-1)                          # [B]
         next_token = torch.where(step + 1 >= limits, torch.full_like(next_token, EOS_ID), next_token)
         next_token = next_token.masked_fill(finished, PAD_ID)
         tokens = torch.cat([tokens, next_token[:, None]], dim=1)
@@ -76,7 +72,8 @@ def length_normaliser(length: torch.Tensor, length_penalty: float) -> torch.Tens
 
 @torch.no_grad()
 def beam_search(model, src: torch.Tensor, *, beam_size: int = 4, length_penalty: float = 0.6,
-                temperature: float = 1.0, max_len_a: float = 1.5, max_len_b: int = 10) -> list[list[int]]:
+                temperature: float = 1.0, max_len_a: float = 1.5, max_len_b: int = 10,
+                cache: bool = True) -> list[list[int]]:
     """Batched beam search: src [B, S] -> B lists of target ids (best hypothesis of each).
 
     Scores are sums of ``log softmax(logits / T)``; finished hypotheses (ended by EOS) stay in the
@@ -89,9 +86,8 @@ def beam_search(model, src: torch.Tensor, *, beam_size: int = 4, length_penalty:
         raise LsbookError(f"length_penalty must be >= 0, got {length_penalty!r}")
     batch, k = src.shape[0], beam_size
     device = src.device
-    memory = model.encode(src)                                                    # [B, S, d]
-    memory = memory.repeat_interleave(k, dim=0)                                   # [B*K, S, d]
-    src_k = src.repeat_interleave(k, dim=0)                                       # [B*K, S]
+    memory = model.encode(src).repeat_interleave(k, dim=0)                        # [B*K, S, d]
+    steps = make_steps(model, src.repeat_interleave(k, dim=0), memory, cache=cache)
     limits = length_limits(src, max_len_a, max_len_b).repeat_interleave(k).view(batch, k)
     tokens = torch.full((batch * k, 1), BOS_ID, dtype=torch.long, device=device)  # [B*K, t]
     scores = torch.full((batch, k), float("-inf"), dtype=torch.float64, device=device)
@@ -99,7 +95,7 @@ def beam_search(model, src: torch.Tensor, *, beam_size: int = 4, length_penalty:
     lengths = torch.zeros(batch, k, dtype=torch.long, device=device)              # tokens after BOS
     finished = torch.zeros(batch, k, dtype=torch.bool, device=device)
     for step in range(int(limits.max())):
-        log_probs = _next_log_probs(model, tokens, memory, src_k, temperature).double()
+        log_probs = scaled_log_probs(steps.logits(tokens), temperature).double()  # [B*K, V]
         vocab = log_probs.shape[-1]
         log_probs = log_probs.view(batch, k, vocab)                               # [B, K, V]
         forced_end = (step + 1 >= limits) & ~finished                             # must emit EOS now
@@ -120,6 +116,7 @@ def beam_search(model, src: torch.Tensor, *, beam_size: int = 4, length_penalty:
         finished = finished.gather(1, beam) | (token == EOS_ID)
         rows = (beam + torch.arange(batch, device=device)[:, None] * k).view(-1)  # [B*K]
         tokens = torch.cat([tokens[rows], token.view(-1, 1)], dim=1)
+        steps.reorder(rows)
         if bool(finished.all()):
             break
     final = scores / length_normaliser(lengths, length_penalty)                   # [B, K]

@@ -130,8 +130,9 @@ class BleuScore:
 
 
 def detokenize(token_ids: Sequence[Sequence[int]], tokenizer: Tokenizer) -> list[str]:
-    """Plain text of each hypothesis (the target tokenizer's decode: no specials, exact spacing)."""
-    return [tokenizer.decode(ids) for ids in token_ids]
+    """Plain text of each hypothesis: the target tokenizer's decode (no specials; byte-level BPE
+    restores the spacing exactly), without leading/trailing whitespace."""
+    return [tokenizer.decode(ids).strip() for ids in token_ids]
 
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], *, lowercase: bool = False) -> BleuScore:

@@ -298,7 +298,7 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
             if recipe.grad_clip_norm is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
             optimizer.step()
-            total, count = total + float(loss) * len(src), count + len(src)
+            total, count = total + float(loss.detach()) * len(src), count + len(src)
         val = token_calibration(teacher_forced_logits(model, eval_batches(corpus, "val", plan.settings.eval_batch_size,
                                                                           device)), 1.0, plan.settings.n_bins)
         train_seconds += time.time() - epoch_start

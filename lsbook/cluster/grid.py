@@ -1,0 +1,128 @@
+"""The runs of a sweep: :class:`RunSpec` (what :func:`lsbook.train.ensure_run` needs, picklable for
+SLURM tasks), plain grids (recipe × α × seed) and the distillation studies of Section 6."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lsbook.errors import LsbookError
+from lsbook.validation import check_choice
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: the arguments of :func:`lsbook.train.ensure_run` (picklable)."""
+
+    recipe: str  # a name of lsbook.recipes.RECIPES (or of lsbook.experiments.variants.VARIANTS)
+    profile: str  # smoke / cpu / paper
+    alpha: float  # label-smoothing constant
+    seed: int  # the run's seed
+    overrides: tuple[tuple[str, Any], ...] = ()  # recipe fields changed after the profile (enter the key)
+    teacher: "RunSpec | None" = None  # for a distillation student: its teacher's run
+    distill_temperature: float | None = None  # the student's distillation temperature T
+    distill_loss: str = "replication"  # the student's loss (lsbook.train.DISTILL_LOSSES)
+    beta: float | None = None  # weight of the teacher term; None: the loss's default
+    keep_model: bool = False  # store the final weights (teachers need them)
+    smoothness: bool = False  # a student: also store its teacher's γ at T (seed Eq. 3) for the chapter
+
+    def label(self) -> str:
+        """A short human-readable name, e.g. ``fcn-fmnist [smoke] alpha=0.1 seed=0``."""
+        text = f"{self.recipe} [{self.profile}] alpha={self.alpha:g} seed={self.seed}"
+        if self.overrides:
+            text += " " + " ".join(f"{k}={v}" for k, v in self.overrides)
+        if self.teacher is not None:
+            text += f" <- {self.teacher.recipe} alpha={self.teacher.alpha:g} at T={self.distill_temperature:g}"
+        return text
+
+    def resolved_recipe(self):
+        """The recipe name (lsbook.recipes) or, for a study's variant, the resolved Recipe."""
+        from lsbook.recipes import RECIPES
+
+        if self.recipe in RECIPES:
+            return self.recipe
+        from lsbook.experiments.variants import resolve_recipe
+
+        return resolve_recipe(self.recipe, self.profile)
+
+    def _distill_kwargs(self, teacher) -> dict[str, Any]:
+        if teacher is None:
+            return {}
+        return {"teacher": teacher, "distill_temperature": self.distill_temperature,
+                "distill_loss": self.distill_loss, "beta": self.beta}
+
+    def plan(self):
+        """The engine's :class:`lsbook.train.RunPlan` (config and store key); trains nothing."""
+        from lsbook.store import Record
+        from lsbook.train import plan_run
+
+        teacher = None
+        if self.teacher is not None:  # only the teacher's key and dataset enter the student's plan
+            teacher_plan = self.teacher.plan()
+            teacher = Record(key=teacher_plan.key, config=teacher_plan.config, metrics={}, provenance={})
+        return plan_run(self.resolved_recipe(), self.alpha, self.seed, self.profile,
+                        overrides=dict(self.overrides) or None, **self._distill_kwargs(teacher))
+
+    def train(self, store_root: str | None = None, runs_root: str | None = None, *, device: str | None = None,
+              progress: bool = True):
+        """Train (or resume, or just read) this run into the store; returns its Record."""
+        from lsbook.store import Store
+        from lsbook.train import ensure_run
+
+        store = Store(store_root)
+        teacher = None
+        if self.teacher is not None:
+            plan = self.teacher.plan()
+            teacher = store.get(plan.key, plan.config)
+            if teacher is None:
+                raise LsbookError(f"teacher run {self.teacher.label()} is not in the store {store.root}; "
+                                  "submit the teachers first (the sweep does this for you)")
+        record = ensure_run(self.resolved_recipe(), self.alpha, self.seed, self.profile, store=store,
+                            device=device, progress=progress, overrides=dict(self.overrides) or None,
+                            keep_model=self.keep_model, runs_root=runs_root, **self._distill_kwargs(teacher))
+        if self.smoothness and teacher is not None:
+            from lsbook.experiments.smoothness import ensure_smoothness
+
+            ensure_smoothness(teacher, [self.distill_temperature], store=store, device=device,
+                              runs_root=runs_root)
+        return record
+
+
+def expand_grid(recipe: str, alphas: Sequence[float], seeds: Sequence[int], profile: str, *,
+                overrides: dict[str, Any] | None = None) -> list[RunSpec]:
+    """Every run of a plain sweep: recipe × α × seed."""
+    if not alphas:
+        raise LsbookError("alphas: give at least one α")
+    if not seeds:
+        raise LsbookError("seeds: give at least one seed")
+    frozen = tuple(sorted((overrides or {}).items()))
+    return [RunSpec(recipe, profile, float(a), int(s), frozen) for s in seeds for a in alphas]
+
+
+def distillation_grid(setup_name: str, alphas: Sequence[float], seeds: Sequence[int], profile: str, *,
+                      temperatures: Sequence[float] | None = None,
+                      overrides: dict[str, Any] | None = None) -> list[RunSpec]:
+    """Every run of a distillation study of Section 6 (lsbook.experiments.distillation_grid:
+    teachers with α, baselines, students at T, Table 4's pair), teachers first. Teachers keep their
+    weights; students also store their teacher's γ at T, so the chapter finds everything stored."""
+    from lsbook.experiments.distillation_grid import SETUPS
+    from lsbook.experiments.distillation_grid import expand_grid as study_grid
+
+    check_choice(setup_name, SETUPS, "distillation setup")
+    setup = SETUPS[setup_name].reduced(alphas, temperatures)
+    study = study_grid(setup, seeds)
+    teachers = {s.teacher for s in study if s.teacher is not None}
+    frozen = tuple(sorted((overrides or {}).items()))
+    converted: dict[Any, RunSpec] = {}
+
+    def convert(s) -> RunSpec:
+        if s not in converted:
+            teacher = convert(s.teacher) if s.teacher is not None else None
+            distill = dict(distill_temperature=s.temperature, distill_loss=setup.distill_loss, beta=setup.beta,
+                           smoothness=True) if teacher is not None else {}
+            converted[s] = RunSpec(s.recipe, profile, float(s.alpha), int(s.seed), frozen, teacher=teacher,
+                                   keep_model=s in teachers, **distill)
+        return converted[s]
+
+    return [convert(s) for s in study]

@@ -1,0 +1,248 @@
+"""What the Transformer chapter shows, computed from stored translation runs (never typed in).
+
+- :func:`gather_translation` — the runs of a (α, seed) grid: stored ones, trained where missing.
+- :func:`calibration_row` / :func:`calibration_table` — the Transformer's row of Table 3 (T fitted
+  on val tokens, ECE on test tokens) beside the replication's (Multi30k) and the original's (WMT14).
+- :func:`translation_table` — BLEU, token accuracy, NLL, ECE and the fitted T per α.
+- :func:`reliability_panels`, :func:`temperature_curves` — the data of Figures 4 and 5, in the form
+  ``lsbook.plots.reliability_diagram`` and ``lsbook.plots.calibration_sweep`` draw.
+- :func:`examples_table` — the same test sentences translated by each α.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lsbook import paper
+from lsbook.calibration import ReliabilityBins
+from lsbook.errors import DataMissingError, LsbookError
+from lsbook.gather import RunGrid
+from lsbook.pages import markdown_table
+from lsbook.tables import format_spread, mean_std
+from lsbook.translation.run import RECIPE, ensure_translation_run, find_translation_run
+
+ORIGINAL_ROW = "transformer-wmt14"
+# The chapter's default grid per profile: cpu runs the three α of the replication's Figure 5 once;
+# paper runs every α of Table 3 with three seeds (a GPU's work); smoke checks that the page runs.
+DEFAULT_ALPHAS = {"smoke": (0.0, 0.1), "cpu": (0.0, 0.1, 0.3), "paper": (0.0, 0.05, 0.1, 0.15, 0.3)}
+DEFAULT_SEEDS = {"smoke": (0,), "cpu": (0,), "paper": (0, 1, 2)}
+
+
+def chapter_settings(profile: str | None, alphas=None, seeds=None, data_root: str | None = None
+                     ) -> tuple[str, list[float], list[int]]:
+    """The chapter's (profile, alphas, seeds) with None -> the defaults above; ``data_root`` sets $LSBOOK_DATA."""
+    import os
+
+    from lsbook.pages import resolve_profile
+    from lsbook.validation import check_alpha
+
+    profile = resolve_profile(profile)
+    if data_root:
+        os.environ["LSBOOK_DATA"] = str(data_root)
+
+    def as_list(value) -> list:
+        return list(value) if isinstance(value, (list, tuple)) else [value]
+
+    alphas = [check_alpha(a) for a in (DEFAULT_ALPHAS[profile] if alphas is None else as_list(alphas))]
+    seeds = [int(s) for s in (DEFAULT_SEEDS[profile] if seeds is None else as_list(seeds))]
+    if not alphas or not seeds or min(seeds) < 0:
+        raise LsbookError("alphas and seeds must each name at least one value (seeds >= 0)")
+    return profile, alphas, seeds
+
+
+def gather_translation(alphas: Sequence[float], seeds: Sequence[int], profile: str, *, train: bool = True,
+                       device: str | None = None, store=None, progress: bool = True) -> RunGrid:
+    """The translation runs at every (α, seed): stored ones, plus newly trained ones if ``train``."""
+    from lsbook.validation import check_alpha
+
+    grid = RunGrid(RECIPE, profile, tuple(check_alpha(a) for a in alphas), tuple(int(s) for s in seeds))
+    for alpha in grid.alphas:
+        for seed in grid.seeds:
+            record = find_translation_run(alpha, seed, profile, store=store)
+            if record is None and train and grid.missing_data is None:
+                try:
+                    record = ensure_translation_run(alpha, seed, profile, store=store, device=device,
+                                                    progress=progress)
+                except DataMissingError as error:
+                    grid.missing_data = str(error)
+            if record is not None:
+                grid.records[(alpha, seed)] = record
+    return grid
+
+
+def _values(grid: RunGrid, alpha: float, name: str) -> list[float]:
+    return [float(r.metrics[name]) for r in grid.at(alpha)]
+
+
+def ours_label(grid: RunGrid) -> str:
+    """'ours (cpu, 1 seed)' — the profile and the number of seeds behind the numbers."""
+    seeds = sorted({s for (_, s) in grid.records})
+    return f"ours ({grid.profile}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}, Multi30k)"
+
+
+# --- Table 3's Transformer row ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """Table 3 for the Transformer: temperature scaling of α = 0 beside label smoothing at T = 1."""
+
+    baseline_ece: list[float]        # per seed: α = 0, T = 1, test tokens
+    temperature: list[float]         # per seed: T fitted on the α = 0 run's val tokens
+    scaled_ece: list[float]          # per seed: α = 0 at that T, test tokens
+    ece: dict[float, list[float]]    # α -> per seed: test-token ECE at T = 1
+
+
+def calibration_row(grid: RunGrid) -> CalibrationRow:
+    """The numbers of the Transformer's Table 3 row from the grid's stored runs."""
+    return CalibrationRow(_values(grid, 0.0, "test_ece"), _values(grid, 0.0, "val_temperature"),
+                          _values(grid, 0.0, "test_ece_at_val_temperature"),
+                          {a: _values(grid, a, "test_ece") for a in grid.alphas})
+
+
+def calibration_table(grid: RunGrid, alphas: Sequence[float]) -> str:
+    """Table 3, Transformer row: ours, the replication's (Multi30k, T picked on test), the original's (WMT14)."""
+    row = calibration_row(grid)
+    header = ["source", "data", "ECE (α = 0, T = 1)", "T", "ECE at T (α = 0)",
+              *[f"ECE α = {a:g}" for a in alphas]]
+    rows = [[ours_label(grid), "Multi30k test tokens", format_spread(row.baseline_ece, 3),
+             format_spread(row.temperature, 2) + " (val)", format_spread(row.scaled_ece, 3),
+             *[format_spread(row.ece.get(float(a), []), 3) for a in alphas]]]
+    for source, data, published in ((paper.REPLICATION, "Multi30k", paper.REPLICATION_CALIBRATION.get(RECIPE)),
+                                    (paper.ORIGINAL, "WMT14 EN-DE val tokens",
+                                     paper.ORIGINAL_CALIBRATION.get(ORIGINAL_ROW))):
+        if published is None:
+            continue
+        by_alpha = dict(published.smoothed_ece)
+        if published.baseline_ece is not None:
+            by_alpha[0.0] = published.baseline_ece
+        where = " (test)" if source == paper.REPLICATION else ""
+        rows.append([source, data, _fmt(published.baseline_ece, 3), f"{published.temperature:g}{where}",
+                     f"{published.scaled_ece:.3f}",
+                     *[_fmt(by_alpha.get(float(a)), 3) for a in alphas]])
+    return markdown_table(header, rows, "ll" + "r" * (3 + len(alphas)))
+
+
+def published_text() -> str:
+    """One paragraph with the published Transformer calibration numbers (lsbook.paper)."""
+    original = paper.ORIGINAL_CALIBRATION[ORIGINAL_ROW]
+    replication = paper.REPLICATION_CALIBRATION[RECIPE]
+    smoothed = ", ".join(f"{e:.3f} at α = {a:g}" for a, e in sorted(replication.smoothed_ece.items()))
+    original_smoothed = ", ".join(f"{e:.3f} with α = {a:g}" for a, e in sorted(original.smoothed_ece.items()))
+    return (f"For comparison, {paper.ORIGINAL} report a token-level ECE of {original.baseline_ece:.3f} for "
+            f"their WMT14 Transformer without label smoothing, {original.scaled_ece:.3f} with temperature "
+            f"scaling at T = {original.temperature:g}, and {original_smoothed}. {paper.REPLICATION} report "
+            f"{replication.baseline_ece:.3f} on Multi30k without label smoothing, {replication.scaled_ece:.3f} at "
+            f"T = {replication.temperature:g} chosen on the test split, and {smoothed} — measured with "
+            "the padding positions counted as tokens.")
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def translation_table(grid: RunGrid) -> str:
+    """Per α: test BLEU (beam, greedy, at the fitted T), token accuracy, NLL, ECE, fitted T."""
+    header = ["α", "BLEU (beam, T = 1)", "BLEU (greedy)", "BLEU at fitted T", "token accuracy [%]",
+              "NLL (T = 1)", "ECE (T = 1)", "T fitted on val", "ECE at fitted T"]
+    rows = []
+    for a in grid.alphas:
+        if not grid.at(a):
+            continue
+        rows.append([f"{a:g}", format_spread(_values(grid, a, "test_bleu"), 2),
+                     format_spread(_values(grid, a, "test_bleu_greedy"), 2),
+                     format_spread(_values(grid, a, "test_bleu_at_val_temperature"), 2),
+                     format_spread(_values(grid, a, "test_accuracy"), 2, 100.0),
+                     format_spread(_values(grid, a, "test_nll"), 3), format_spread(_values(grid, a, "test_ece"), 3),
+                     format_spread(_values(grid, a, "val_temperature"), 2),
+                     format_spread(_values(grid, a, "test_ece_at_val_temperature"), 3)])
+    return markdown_table(header, rows, "r" * len(header))
+
+
+def summary_numbers(grid: RunGrid) -> dict[str, float]:
+    """Means over seeds, by name, for ``glue`` in the prose (e.g. ``ece_0``, ``bleu_0.1``, ``T_0``)."""
+    numbers: dict[str, float] = {}
+    for a in grid.alphas:
+        if not grid.at(a):
+            continue
+        for key, name in (("ece", "test_ece"), ("bleu", "test_bleu"), ("nll", "test_nll"), ("T", "val_temperature"),
+                          ("ece_T", "test_ece_at_val_temperature"), ("bleu_T", "test_bleu_at_val_temperature"),
+                          ("accuracy", "test_accuracy")):
+            numbers[f"{key}_{a:g}"] = mean_std(_values(grid, a, name))[0]
+    return numbers
+
+
+# --- Figures 4 and 5 ------------------------------------------------------------------------------
+
+def stored_bins(record, temperature: float | None = None) -> ReliabilityBins:
+    """Test-token reliability bins of a record at one of its temperatures (None: the fitted T)."""
+    arrays = record.arrays
+    if temperature is None:
+        return ReliabilityBins(arrays["bin_edges"], arrays["test_bins_fitted_counts"],
+                               arrays["test_bins_fitted_confidence"], arrays["test_bins_fitted_accuracy"])
+    temperatures = np.asarray(arrays["temperatures"])
+    matches = np.flatnonzero(np.isclose(temperatures, temperature))
+    if matches.size == 0:
+        raise LsbookError(f"temperature {temperature} is not among the run's {temperatures.tolist()}")
+    i = int(matches[0])
+    return ReliabilityBins(arrays["bin_edges"], arrays["test_bins_counts"][i], arrays["test_bins_confidence"][i],
+                           arrays["test_bins_accuracy"][i])
+
+
+def reliability_panels(grid: RunGrid, seed: int | None = None) -> dict[str, dict[str, ReliabilityBins]]:
+    """Figure 4: test-token reliability of α = 0 at T = 1 and at its fitted T, and of each α > 0 at T = 1."""
+    seed = grid.seeds[0] if seed is None else seed
+    series: dict[str, ReliabilityBins] = {}
+    for a in grid.alphas:
+        record = grid.records.get((a, seed))
+        if record is None:
+            continue
+        series[f"α = {a:g}, T = 1"] = stored_bins(record, 1.0)
+        if a == 0.0:
+            series[f"α = 0, T = {record.metrics['val_temperature']:.2f} (fitted on val)"] = stored_bins(record)
+    if not series:
+        raise LsbookError(f"no stored translation run for seed {seed}")
+    return {f"Transformer, Multi30k test tokens ({grid.profile})": series}
+
+
+def temperature_curves(grid: RunGrid, seed: int | None = None) -> tuple[list[float], dict[str, dict[str, list[float]]]]:
+    """Figure 5: (temperatures, {"α = a": {"ece", "bleu", "nll"}}) on test, at the temperatures where
+    both the token metrics and beam-search BLEU were measured."""
+    seed = grid.seeds[0] if seed is None else seed
+    records = {a: grid.records[(a, seed)] for a in grid.alphas if (a, seed) in grid.records}
+    if not records:
+        raise LsbookError(f"no stored translation run for seed {seed}")
+    common = None
+    for record in records.values():
+        shared = set(record.metrics["curves"]["temperatures"]) & set(record.metrics["bleu_curves"]["temperatures"])
+        common = shared if common is None else common & shared
+    temperatures = sorted(common)
+    curves = {}
+    for a, record in records.items():
+        token_t = record.metrics["curves"]["temperatures"]
+        bleu_t = record.metrics["bleu_curves"]["temperatures"]
+        test = record.metrics["curves"]["test"]
+        curves[f"α = {a:g}"] = {
+            "ece": [test["ece"][token_t.index(t)] for t in temperatures],
+            "nll": [test["nll"][token_t.index(t)] for t in temperatures],
+            "bleu": [record.metrics["bleu_curves"]["test"][bleu_t.index(t)] for t in temperatures],
+        }
+    return temperatures, curves
+
+
+def examples_table(grid: RunGrid, seed: int | None = None, count: int = 4) -> str:
+    """The first ``count`` test sentences: source, reference and each α's beam-search translation."""
+    seed = grid.seeds[0] if seed is None else seed
+    records = {a: grid.records[(a, seed)] for a in grid.alphas if (a, seed) in grid.records}
+    if not records:
+        raise LsbookError(f"no stored translation run for seed {seed}")
+    first = next(iter(records.values())).metrics["examples"]
+    rows = []
+    for i, example in enumerate(first[:count]):
+        rows.append(["source (en)", example["source"]])
+        rows.append(["reference (de)", example["reference"]])
+        for a, record in records.items():
+            rows.append([f"α = {a:g}", record.metrics["examples"][i]["hypothesis"]])
+    return markdown_table(["", "sentence"], rows, "ll")

@@ -1,0 +1,100 @@
+"""The Transformer chapter's tables and figure data, from stored (toy) translation runs."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from lsbook import paper, plots
+from lsbook.errors import LsbookError
+from lsbook.store import Store
+from lsbook.translation import report
+from lsbook.translation.run import ensure_translation_run
+from test_data_fixtures import trust, write_multi30k
+from test_translation_run import TINY_SETTINGS, tiny_recipe, toy_splits
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("report")
+    write_multi30k(root / "data" / "multi30k", toy_splits())
+    trust(monkeypatch, "multi30k", root / "data" / "multi30k")
+    store = Store(root / "results")
+    for alpha in (0.0, 0.1):
+        ensure_translation_run(alpha, 0, "smoke", store=store, recipe=tiny_recipe(epochs=1), settings=TINY_SETTINGS,
+                               data_root=root / "data", runs_root=root / "runs", progress=False)
+    monkeypatch.undo()
+    # the chapter looks runs up by profile; the toy runs carry their own recipe and settings
+    records = store.records()
+    from lsbook.gather import RunGrid
+
+    grid = RunGrid("transformer-multi30k", "smoke", (0.0, 0.1), (0,))
+    for record in records:
+        grid.records[(record.config["alpha"], record.config["seed"])] = record
+    return grid
+
+
+def test_calibration_row_and_table(grid):
+    row = report.calibration_row(grid)
+    zero = grid.records[(0.0, 0)].metrics
+    assert row.baseline_ece == [zero["test_ece"]] and row.temperature == [zero["val_temperature"]]
+    assert row.scaled_ece == [zero["test_ece_at_val_temperature"]]
+    assert row.ece[0.1] == [grid.records[(0.1, 0)].metrics["test_ece"]]
+    table = report.calibration_table(grid, [0.0, 0.1, 0.3])
+    published = paper.REPLICATION_CALIBRATION["transformer-multi30k"]
+    original = paper.ORIGINAL_CALIBRATION["transformer-wmt14"]
+    assert f"{zero['test_ece']:.3f}" in table and f"{zero['val_temperature']:.2f} (val)" in table
+    assert f"{published.baseline_ece:.3f}" in table and f"{original.scaled_ece:.3f}" in table
+    assert table.count("\n") == 2 + 3  # header, rule, ours, replication, original
+    assert f"{original.temperature:g}" in report.published_text()
+
+
+def test_translation_table_and_numbers(grid):
+    table = report.translation_table(grid)
+    assert table.count("\n") == 2 + 2
+    numbers = report.summary_numbers(grid)
+    assert numbers["bleu_0.1"] == grid.records[(0.1, 0)].metrics["test_bleu"]
+    assert numbers["T_0"] == grid.records[(0.0, 0)].metrics["val_temperature"]
+
+
+def test_figure_data(grid):
+    panels = report.reliability_panels(grid)
+    (series,) = panels.values()
+    zero = grid.records[(0.0, 0)]
+    assert set(series) == {"α = 0, T = 1", "α = 0.1, T = 1",
+                           f"α = 0, T = {zero.metrics['val_temperature']:.2f} (fitted on val)"}
+    for bins in series.values():
+        assert bins.counts.sum() == zero.metrics["test_tokens"]
+    assert series["α = 0, T = 1"].expected_calibration_error == pytest.approx(zero.metrics["test_ece"])
+    plots.reliability_diagram(panels)
+
+    temperatures, curves = report.temperature_curves(grid)
+    assert temperatures == [1.0, 2.0]  # where both token metrics and BLEU were measured
+    assert curves["α = 0"]["ece"][0] == zero.metrics["test_ece"]
+    assert curves["α = 0"]["bleu"] == zero.metrics["bleu_curves"]["test"]
+    plots.calibration_sweep(temperatures, curves, metrics=("ece", "bleu", "nll"))
+
+    with pytest.raises(LsbookError, match="not among"):
+        report.stored_bins(zero, 1.7)
+    np.testing.assert_allclose(report.stored_bins(zero).edges, np.linspace(0, 1, 16))
+
+
+def test_examples_table(grid):
+    table = report.examples_table(grid, count=2)
+    assert toy_splits()["test"][0][1] in table and "α = 0.1" in table
+    with pytest.raises(LsbookError, match="seed 5"):
+        report.examples_table(grid, seed=5)
+
+
+def test_chapter_settings_and_empty_store(tmp_path):
+    assert report.chapter_settings("cpu") == ("cpu", [0.0, 0.1, 0.3], [0])
+    assert report.chapter_settings("smoke", alphas=0.2, seeds=[1, 2]) == ("smoke", [0.2], [1, 2])
+    with pytest.raises(LsbookError, match="alpha"):
+        report.chapter_settings("cpu", alphas=[1.5])
+    empty = report.gather_translation([0.0], [0], "cpu", train=False, store=Store(tmp_path))
+    assert not empty.records and empty.missing_data is None

@@ -1,0 +1,243 @@
+"""Translation runs: corpus and tokenizers (languages not swapped), bad input, resume, the stored record."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lsbook.data.text import Tokenizer
+from lsbook.errors import LsbookError
+from lsbook.recipes import resolve
+from lsbook.store import Store
+from lsbook.translation.corpus import build_corpus, check_fingerprints, load_corpus
+from lsbook.translation.metrics import teacher_forced_logits
+from lsbook.translation.run import (TranslationSettings, eval_batches, ensure_translation_run, load_translator,
+                                    plan_translation_run, settings_for, train_translation)
+from test_data_fixtures import trust, write_multi30k
+
+SUBJECTS = [("A man", "Ein Mann"), ("A woman", "Eine Frau"), ("A child", "Ein Kind"), ("Two dogs", "Zwei Hunde"),
+            ("An old man", "Ein alter Mann"), ("A young girl", "Ein junges Mädchen")]
+ACTIONS = [("is running", "rennt", "rennen"), ("is sleeping", "schläft", "schlafen"),
+           ("is eating", "isst", "essen"), ("is reading", "liest", "lesen")]
+PLACES = [("in the park.", "im Park."), ("on the street.", "auf der Straße."), ("at the beach.", "am Strand.")]
+
+
+def toy_pairs() -> list[tuple[str, str]]:
+    """72 English–German sentence pairs in Multi30k's style."""
+    pairs = []
+    for (en_s, de_s) in SUBJECTS:
+        for (en_a, de_sing, de_plur) in ACTIONS:
+            for (en_p, de_p) in PLACES:
+                plural = en_s.startswith("Two")
+                en_a2 = en_a.replace("is ", "are ") if plural else en_a
+                pairs.append((f"{en_s} {en_a2} {en_p}", f"{de_s} {de_plur if plural else de_sing} {de_p}"))
+    return pairs
+
+
+def toy_splits() -> dict[str, list[tuple[str, str]]]:
+    pairs = toy_pairs()
+    return {"train": pairs[:56], "val": pairs[56:64], "test": pairs[64:]}
+
+
+@pytest.fixture
+def toy_data(tmp_path, monkeypatch):
+    """A Multi30k folder (real file format) holding the toy corpus, trusted as if published."""
+    folder = tmp_path / "data" / "multi30k"
+    write_multi30k(folder, toy_splits())
+    trust(monkeypatch, "multi30k", folder)
+    return tmp_path / "data"
+
+
+def tiny_recipe(epochs: int = 2):
+    return resolve("transformer-multi30k", "smoke").replace(epochs=epochs, batch_size=16, train_subset=None,
+                                                             val_subset=None, test_subset=None)
+
+
+TINY_SETTINGS = TranslationSettings(vocab_size=300, beam_size=2, temperatures=(0.5, 1.0, 2.0),
+                                    bleu_temperatures=(1.0, 2.0), num_examples=2, max_len_b=4)
+
+
+# --- corpus and tokenizers ------------------------------------------------------------------------
+
+def test_source_tokenizer_is_english_and_target_tokenizer_german():
+    corpus = build_corpus(toy_splits(), 300)
+    assert corpus.source_tokenizer.language == "en" and corpus.target_tokenizer.language == "de"
+    english = [s for s, _ in corpus.raw["test"]]
+    german = corpus.references("test")
+
+    def tokens(tokenizer: Tokenizer, sentences) -> int:
+        return sum(len(ids) for ids in tokenizer.encode_many(sentences))
+
+    # each tokenizer compresses the language it was trained on (the replication swapped them)
+    assert tokens(corpus.source_tokenizer, english) < tokens(corpus.target_tokenizer, english)
+    assert tokens(corpus.target_tokenizer, german) < tokens(corpus.source_tokenizer, german)
+    src_ids, tgt_ids = corpus.ids["test"][0]
+    assert corpus.source_tokenizer.decode(src_ids) == english[0]
+    assert corpus.target_tokenizer.decode(tgt_ids) == german[0]
+
+
+def test_real_multi30k_tokenizers_are_not_swapped():
+    from lsbook.data.roots import locate
+
+    if locate("multi30k") is None:
+        pytest.skip("Multi30k is not in the data root (python -m lsbook data fetch multi30k)")
+    corpus = load_corpus(1000, subsets={"train": 512, "val": 64, "test": 64})
+    english = [s for s, _ in corpus.raw["val"]]
+    german = corpus.references("val")
+    assert len(corpus.raw["train"]) == 512 and corpus.source_tokenizer.language == "en"
+    assert (sum(map(len, corpus.source_tokenizer.encode_many(english)))
+            < sum(map(len, corpus.target_tokenizer.encode_many(english))))
+    assert (sum(map(len, corpus.target_tokenizer.encode_many(german)))
+            < sum(map(len, corpus.source_tokenizer.encode_many(german))))
+
+
+def test_swapped_tokenizers_are_refused():
+    corpus = build_corpus(toy_splits(), 300)
+    with pytest.raises(LsbookError, match="swapped"):
+        build_corpus(toy_splits(), 300, tokenizers=(corpus.target_tokenizer, corpus.source_tokenizer))
+
+
+def test_unknown_language_pair_is_refused(toy_data):
+    for source, target in (("en", "fr"), ("de", "de"), ("cs", "en")):
+        with pytest.raises(LsbookError, match="language pair"):
+            load_corpus(300, source=source, target=target, root=toy_data)
+        with pytest.raises(LsbookError, match="language pair"):
+            TranslationSettings(source=source, target=target).validate()
+
+
+def test_empty_sentence_lists_are_refused():
+    for split in ("train", "val", "test"):
+        splits = toy_splits()
+        splits[split] = []
+        with pytest.raises(LsbookError, match=f"{split} sentence list is empty"):
+            build_corpus(splits, 300)
+    splits = toy_splits()
+    del splits["val"]
+    with pytest.raises(LsbookError, match="'val' are missing"):
+        build_corpus(splits, 300)
+
+
+def test_fingerprints_must_match():
+    corpus = build_corpus(toy_splits(), 300)
+    check_fingerprints(corpus.fingerprints, corpus.source_tokenizer, corpus.target_tokenizer)
+    other = build_corpus(toy_splits(), 280)
+    with pytest.raises(LsbookError, match="target tokenizer .* does not match the stored model"):
+        check_fingerprints(corpus.fingerprints, corpus.source_tokenizer, other.target_tokenizer)
+
+
+# --- settings and plans ---------------------------------------------------------------------------
+
+def test_settings_and_plans():
+    assert settings_for("paper").temperatures[0] == 0.5 and settings_for("paper").temperatures[-1] == 2.0
+    for profile in ("smoke", "cpu", "paper"):
+        settings = settings_for(profile)
+        assert 1.0 in settings.temperatures and 1.0 in settings.bleu_temperatures
+        assert (settings.source, settings.target) == ("en", "de")
+    plan = plan_translation_run(0.1, 0, "paper")
+    assert plan.recipe.epochs == 18 and plan.recipe.lr == 1e-4 and plan.recipe.batch_size == 128
+    assert plan.recipe.adam_betas == (0.9, 0.98) and plan.recipe.adam_eps == 1e-9
+    assert plan.config["recipe"] == "transformer-multi30k" and plan.config["translation"]["vocab_size"] == 8000
+    assert plan_translation_run(0.1, 0, "paper").key == plan.key != plan_translation_run(0.0, 0, "paper").key
+    assert plan_translation_run(0.1, 0, "cpu").key != plan.key
+    with pytest.raises(LsbookError, match="alpha"):
+        plan_translation_run(1.0, 0, "cpu")
+    with pytest.raises(LsbookError, match="seed"):
+        plan_translation_run(0.1, -1, "cpu")
+    with pytest.raises(LsbookError, match="profile"):
+        plan_translation_run(0.1, 0, "laptop")
+    with pytest.raises(LsbookError, match="not a transformer"):
+        plan_translation_run(0.1, 0, "cpu", recipe="fcn-mnist")
+    with pytest.raises(LsbookError, match="T = 1"):
+        TranslationSettings(temperatures=(0.5, 2.0)).validate()
+    with pytest.raises(LsbookError, match="unknown translation setting"):
+        settings_for("cpu").replace(beam=3)
+
+
+# --- training, resuming, the record ---------------------------------------------------------------
+
+def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path):
+    plan = plan_translation_run(0.1, 3, "smoke", recipe=tiny_recipe(), settings=TINY_SETTINGS)
+    whole = train_translation(plan, torch.device("cpu"), tmp_path / "whole", data_root=toy_data, progress=False)
+
+    def kill_after_first_epoch(epoch: int) -> None:
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False,
+                          on_epoch_end=kill_after_first_epoch)
+    resumed = train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False)
+    for a, b in zip(whole.metrics["history"], resumed.metrics["history"]):
+        assert a["train_loss"] == b["train_loss"] and a["val_nll"] == b["val_nll"]
+    for name in ("test_nll", "test_ece", "test_bleu", "val_temperature", "test_ece_at_val_temperature"):
+        assert whole.metrics[name] == resumed.metrics[name]
+    for (name, a) in whole.model.state_dict().items():
+        assert torch.equal(a, resumed.model.state_dict()[name])
+
+    # a tokenizer file replaced under a checkpoint is refused, not silently used
+    other = build_corpus(toy_splits(), 280)
+    other.target_tokenizer.save(tmp_path / "resumed" / "tokenizer.de.json")
+    with pytest.raises(LsbookError, match="target tokenizer .* does not match the checkpoint"):
+        train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False)
+
+
+def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
+    import lsbook.translation.run as run_module
+
+    calls = []
+
+    def spy(logits, labels):
+        calls.append(torch.as_tensor(labels).clone())
+        return real_fit(logits, labels)
+
+    real_fit = run_module.fit_temperature
+    monkeypatch.setattr(run_module, "fit_temperature", spy)
+    plan = plan_translation_run(0.0, 0, "smoke", recipe=tiny_recipe(epochs=1), settings=TINY_SETTINGS)
+    outcome = train_translation(plan, torch.device("cpu"), tmp_path / "run", data_root=toy_data, progress=False)
+    corpus = build_corpus(toy_splits(), 300, tokenizers=(Tokenizer.load(tmp_path / "run" / "tokenizer.en.json"),
+                                                         Tokenizer.load(tmp_path / "run" / "tokenizer.de.json")))
+    labels = {split: teacher_forced_logits(outcome.model, eval_batches(corpus, split, 64, torch.device("cpu"))).labels
+              for split in ("val", "test")}
+    assert len(calls) == 1 and torch.equal(calls[0], labels["val"]) and not torch.equal(calls[0], labels["test"])
+    assert outcome.metrics["val_tokens"] == len(labels["val"]) != outcome.metrics["test_tokens"]
+
+
+def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkeypatch):
+    store = Store(tmp_path / "results")
+    kwargs = dict(store=store, recipe=tiny_recipe(), settings=TINY_SETTINGS, data_root=toy_data,
+                  runs_root=tmp_path / "runs", progress=False)
+    record = ensure_translation_run(0.1, 0, "smoke", **kwargs)
+    m = record.metrics
+    assert record.config["alpha"] == 0.1 and record.config["translation"]["vocab_size"] == 300
+    assert m["tokenizers"]["source"]["language"] == "en" and m["tokenizers"]["target"]["language"] == "de"
+    assert m["bleu_signature"].startswith("nrefs:1|case:mixed") and 0 <= m["test_bleu"] <= 100
+    assert m["curves"]["temperatures"] == [0.5, 1.0, 2.0] and len(m["curves"]["test"]["ece"]) == 3
+    assert m["curves"]["test"]["ece"][1] == m["test_ece"]
+    assert m["bleu_curves"]["temperatures"] == [1.0, 2.0] and m["bleu_curves"]["test"][0] == m["test_bleu"]
+    assert len(m["examples"]) == 2 and m["examples"][0]["reference"] == toy_splits()["test"][0][1]
+    translator = load_translator(record, runs_root=tmp_path / "runs")
+    corpus = build_corpus(toy_splits(), 300, tokenizers=(translator.source_tokenizer, translator.target_tokenizer))
+    assert m["test_tokens"] == sum(len(t) + 1 for _, t in corpus.ids["test"])  # every real token and EOS
+    assert len(m["history"]) == 2
+    # compact: bins and curves only, no vocabulary-wide logits
+    assert all(np.asarray(record.arrays[name]).size <= 3 * 16 for name in record.arrays)
+    assert record.arrays["test_bins_counts"].shape == (3, 15)
+    assert record.arrays["test_bins_counts"][1].sum() == m["test_tokens"]
+    json.dumps(m)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored run was trained again")
+
+    monkeypatch.setattr("lsbook.translation.run.train_translation", no_training)
+    assert ensure_translation_run(0.1, 0, "smoke", **kwargs).key == record.key
+
+    assert len(translator.translate(["A man is running in the park."])) == 1
+    other = build_corpus(toy_splits(), 280)
+    with pytest.raises(LsbookError, match="does not match run"):
+        load_translator(record, runs_root=tmp_path / "runs",
+                        tokenizers=(translator.source_tokenizer, other.target_tokenizer))
+    with pytest.raises(LsbookError, match="no finished checkpoint"):
+        load_translator(record, runs_root=tmp_path / "elsewhere")
