@@ -158,20 +158,23 @@ def padded_sources() -> torch.Tensor:
     return src
 
 
-def test_cached_steps_give_the_full_decoder_pass_logits():
-    model, src = small_transformer(), padded_sources()
+@pytest.mark.parametrize("group", [1, 2])
+def test_cached_steps_give_the_full_decoder_pass_logits(group):
+    model, src = small_transformer(), padded_sources()                            # 5 sentences
     assert supports_cache(model)
     memory = model.encode(src)
-    cached, full = CachedSteps(model, src, memory), RecomputeSteps(model, src, memory)
-    tokens = torch.randint(4, 40, (5, 8), generator=torch.Generator().manual_seed(2))
+    cached, full = CachedSteps(model, src, memory, group), RecomputeSteps(model, src, memory, group)
+    rows = 5 * group
+    tokens = torch.randint(4, 40, (rows, 8), generator=torch.Generator().manual_seed(2))
     tokens[:, 0] = BOS_ID
     with torch.no_grad():
         for t in range(1, 9):
             assert torch.allclose(cached.logits(tokens[:, :t]), full.logits(tokens[:, :t]), atol=1e-4)
-        rows = torch.tensor([4, 4, 0, 2, 1])
-        cached.reorder(rows)
-        full.reorder(rows)
-        longer = torch.cat([tokens[rows], torch.full((5, 1), 7)], dim=1)
+        # beam search keeps, per sentence, some of that sentence's hypotheses
+        order = torch.arange(5) if group == 1 else torch.tensor([1, 1, 2, 3, 5, 4, 6, 6, 8, 9])
+        cached.reorder(order)
+        full.reorder(order)
+        longer = torch.cat([tokens[order], torch.full((rows, 1), 7)], dim=1)
         assert torch.allclose(cached.logits(longer), full.logits(longer), atol=1e-4)
 
 

@@ -8,11 +8,11 @@ import sacrebleu
 import torch
 import torch.nn.functional as F
 
-from lsbook.calibration import expected_calibration_error, reliability_bins
+from lsbook.calibration import accuracy, expected_calibration_error, negative_log_likelihood, reliability_bins
 from lsbook.data.text import BOS_ID, EOS_ID, PAD_ID, Tokenizer, pad_batch
 from lsbook.errors import LsbookError
 from lsbook.models import build
-from lsbook.translation.metrics import (TokenLogits, bleu_of_ids, corpus_bleu, detokenize, merge_bins,
+from lsbook.translation.metrics import (TokenLogits, bleu_of_ids, calibration_curve, corpus_bleu, detokenize,
                                         non_pad_positions, teacher_forced_logits, token_calibration)
 
 GERMAN = ["Ein Mann mit Bart lächelt.", "Zwei Hunde spielen im Schnee.", "Eine Frau liest ein Buch im Park.",
@@ -71,18 +71,24 @@ def test_temperature_divides_the_output_logits_not_the_hidden_state():
     assert result.ece == pytest.approx(expected_calibration_error(tokens.logits, tokens.labels, temperature=2.0))
 
 
-def test_chunked_bins_equal_whole_split_bins():
+@pytest.mark.parametrize("chunk", [300, 4096])
+def test_curve_equals_lsbook_calibration_at_every_temperature(chunk, monkeypatch):
+    import lsbook.translation.metrics as metrics
+
+    monkeypatch.setattr(metrics, "CHUNK_TOKENS", chunk)
     generator = torch.Generator().manual_seed(3)
     logits = torch.randn(1000, 12, generator=generator) * 3
     labels = torch.randint(0, 12, (1000,), generator=generator)
-    whole = reliability_bins(logits, labels, temperature=1.5)
-    merged = merge_bins([reliability_bins(logits[i:i + 300], labels[i:i + 300], temperature=1.5)
-                         for i in range(0, 1000, 300)])
-    np.testing.assert_array_equal(merged.counts, whole.counts)
-    np.testing.assert_allclose(merged.confidence, whole.confidence, equal_nan=True)
-    np.testing.assert_allclose(merged.accuracy, whole.accuracy, equal_nan=True)
-    tokens = TokenLogits(logits, labels)
-    assert token_calibration(tokens, 1.5).ece == pytest.approx(whole.expected_calibration_error)
+    temperatures = [0.5, 1.0, 1.5, 3.0]
+    curve = calibration_curve(TokenLogits(logits, labels), temperatures)
+    for temperature, result in zip(temperatures, curve):
+        whole = reliability_bins(logits, labels, temperature=temperature)
+        np.testing.assert_array_equal(result.bins.counts, whole.counts)
+        np.testing.assert_allclose(result.bins.confidence, whole.confidence, equal_nan=True)
+        np.testing.assert_allclose(result.bins.accuracy, whole.accuracy, equal_nan=True)
+        assert result.ece == pytest.approx(expected_calibration_error(logits, labels, temperature=temperature))
+        assert result.nll == pytest.approx(negative_log_likelihood(logits, labels, temperature=temperature))
+        assert result.accuracy == pytest.approx(accuracy(logits, labels)) and result.tokens == 1000
 
 
 def test_empty_or_mismatched_tokens_are_refused():

@@ -1,7 +1,7 @@
 """Command line of the experiments: ``distill`` (Table 4, Figures 7/8) and ``mutual-info``.
 
-``register(subparsers)`` follows lsbook.cli's convention; until lsbook.cli lists this module,
-``python -m lsbook.experiments distill ...`` runs the same commands.
+``register(subparsers)`` adds them to ``python -m lsbook`` (lsbook.cli lists this module);
+``python -m lsbook.experiments distill ...`` runs the same commands on their own.
 """
 
 from __future__ import annotations

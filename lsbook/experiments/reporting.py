@@ -113,12 +113,18 @@ def figure_verdict(points: dict[str, list[CurvePoint]]) -> str:
         if reference is not None:
             compared += 1
             below += p.accuracy.mean < reference
-    if compared:
+    if compared == 1:
+        sentences.append(
+            f"The one student of a smoothed teacher (M4, α > 0) whose γ lies within the range of the "
+            f"M3 curve lies {'below' if below else 'above'} it, i.e. is {'worse' if below else 'better'} "
+            f"than a student of the hard-label teacher whose targets are as smooth; the original finds "
+            f"all of them below.")
+    elif compared:
         sentences.append(
             f"Of the {compared} students of smoothed teachers (M4, α > 0) whose γ lies within the "
-            f"range of the M3 curve, {below} {'lies' if below == 1 else 'lie'} below it, i.e. are worse "
-            f"than a student of the hard-label teacher whose targets are as smooth; the original "
-            f"finds all of them below.")
+            f"range of the M3 curve, {below} {'lies' if below == 1 else 'lie'} below it, i.e. "
+            f"{'is' if below == 1 else 'are'} worse than a student of the hard-label teacher whose "
+            f"targets are as smooth; the original finds all of them below.")
     else:
         sentences.append("No student of a smoothed teacher (M4) has a γ within the range of the "
                          "M3 curve, so the two cannot be compared at equal smoothness.")

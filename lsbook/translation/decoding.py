@@ -76,9 +76,12 @@ def beam_search(model, src: torch.Tensor, *, beam_size: int = 4, length_penalty:
                 cache: bool = True) -> list[list[int]]:
     """Batched beam search: src [B, S] -> B lists of target ids (best hypothesis of each).
 
-    Scores are sums of ``log softmax(logits / T)``; finished hypotheses (ended by EOS) stay in the
-    beam with their score and compete through the length-normalised score; decoding stops when
-    every beam of every sentence has finished or reached its length limit.
+    Scores are sums of ``log softmax(logits / T)``. Finished hypotheses (ended by EOS) stay in
+    the beam with their score and compete through the length-normalised score. Only each
+    hypothesis's ``beam_size`` best next tokens can survive, so candidates are pruned per row
+    before the beams are merged. A sentence is done when its best finished hypothesis beats what
+    any live one could still reach (its score can only fall, its normaliser is at most that of
+    the length limit), so stopping there never changes the result.
     """
     beam_size = check_positive_int(beam_size, "beam_size")
     temperature = check_temperature(temperature)
@@ -86,43 +89,52 @@ def beam_search(model, src: torch.Tensor, *, beam_size: int = 4, length_penalty:
         raise LsbookError(f"length_penalty must be >= 0, got {length_penalty!r}")
     batch, k = src.shape[0], beam_size
     device = src.device
-    memory = model.encode(src).repeat_interleave(k, dim=0)                        # [B*K, S, d]
-    steps = make_steps(model, src.repeat_interleave(k, dim=0), memory, cache=cache)
-    limits = length_limits(src, max_len_a, max_len_b).repeat_interleave(k).view(batch, k)
+    steps = make_steps(model, src, model.encode(src), group=k, cache=cache)       # K rows per sentence
+    limits = length_limits(src, max_len_a, max_len_b)[:, None].expand(batch, k)  # [B, K] tokens incl. EOS
+    best_possible_normaliser = length_normaliser(limits, length_penalty)          # [B, K]
     tokens = torch.full((batch * k, 1), BOS_ID, dtype=torch.long, device=device)  # [B*K, t]
     scores = torch.full((batch, k), float("-inf"), dtype=torch.float64, device=device)
     scores[:, 0] = 0.0                                                            # one live hypothesis
     lengths = torch.zeros(batch, k, dtype=torch.long, device=device)              # tokens after BOS
     finished = torch.zeros(batch, k, dtype=torch.bool, device=device)
+    offsets = torch.arange(batch, device=device)[:, None] * k                     # [B, 1]
     for step in range(int(limits.max())):
-        log_probs = scaled_log_probs(steps.logits(tokens), temperature).double()  # [B*K, V]
-        vocab = log_probs.shape[-1]
-        log_probs = log_probs.view(batch, k, vocab)                               # [B, K, V]
-        forced_end = (step + 1 >= limits) & ~finished                             # must emit EOS now
-        eos_only = torch.full((vocab,), float("-inf"), dtype=torch.float64, device=device)
-        eos_only[EOS_ID] = 0.0
-        log_probs = torch.where(forced_end[..., None], log_probs + eos_only, log_probs)
-        pad_only = torch.full((vocab,), float("-inf"), dtype=torch.float64, device=device)
-        pad_only[PAD_ID] = 0.0                                                    # finished: carry over
-        log_probs = torch.where(finished[..., None], pad_only.expand_as(log_probs), log_probs)
-        candidates = scores[..., None] + log_probs                                # [B, K, V] raw sums
-        new_lengths = torch.where(finished, lengths, lengths + 1)                 # [B, K]
-        ranked = candidates / length_normaliser(new_lengths, length_penalty)[..., None]
-        ranked = ranked.masked_fill(torch.isnan(ranked), float("-inf"))
-        _, flat = ranked.view(batch, k * vocab).topk(k, dim=1)                    # [B, K]
-        beam, token = flat // vocab, flat % vocab
-        scores = candidates.view(batch, k * vocab).gather(1, flat)
-        lengths = new_lengths.gather(1, beam)
+        logits = steps.logits(tokens)                                             # [B*K, V]
+        # log softmax(z / T) of the K best tokens of each row and of EOS: z_j / T − logsumexp(z / T)
+        normaliser = torch.logsumexp(logits / temperature, dim=-1, keepdim=True)  # [B*K, 1]
+        top_logits, top_tokens = logits.topk(min(k, logits.shape[-1]), dim=-1)    # [B*K, k'] (T > 0)
+        width = top_tokens.shape[-1]
+        top_log_probs = (top_logits / temperature - normaliser).double().view(batch, k, width)
+        top_tokens = top_tokens.view(batch, k, width)
+        # a hypothesis at its length limit may only end; a finished one only carries over (PAD, +0)
+        forced = ((step + 1 >= limits) & ~finished)[..., None]                    # [B, K, 1]
+        eos = (logits[:, EOS_ID:EOS_ID + 1] / temperature - normaliser).double().view(batch, k, 1)
+        only_first = torch.full((width,), float("-inf"), dtype=torch.float64, device=device)
+        only_first[0] = 0.0
+        top_log_probs = torch.where(forced, eos + only_first, top_log_probs)
+        top_tokens = torch.where(forced, torch.full_like(top_tokens, EOS_ID), top_tokens)
+        top_log_probs = torch.where(finished[..., None], only_first.expand_as(top_log_probs), top_log_probs)
+        top_tokens = torch.where(finished[..., None], torch.full_like(top_tokens, PAD_ID), top_tokens)
+        candidates = scores[..., None] + top_log_probs                            # [B, K, k'] raw sums
+        new_lengths = torch.where(finished, lengths, lengths + 1)[..., None].expand_as(candidates)
+        ranked = candidates / length_normaliser(new_lengths, length_penalty)
+        _, flat = ranked.reshape(batch, k * width).topk(k, dim=1)                 # [B, K]
+        beam = flat // width
+        token = top_tokens.reshape(batch, k * width).gather(1, flat)
+        scores = candidates.reshape(batch, k * width).gather(1, flat)
+        lengths = new_lengths.reshape(batch, k * width).gather(1, flat)
         finished = finished.gather(1, beam) | (token == EOS_ID)
-        rows = (beam + torch.arange(batch, device=device)[:, None] * k).view(-1)  # [B*K]
+        rows = (beam + offsets).view(-1)                                          # [B*K]
         tokens = torch.cat([tokens[rows], token.view(-1, 1)], dim=1)
         steps.reorder(rows)
-        if bool(finished.all()):
+        best_finished = torch.where(finished, scores / length_normaliser(lengths, length_penalty),
+                                    float("-inf")).max(dim=1).values              # [B]
+        best_alive = torch.where(finished, float("-inf"), scores / best_possible_normaliser).max(dim=1).values
+        if bool((best_finished >= best_alive).all()):
             break
-    final = scores / length_normaliser(lengths, length_penalty)                   # [B, K]
+    final = torch.where(finished, scores / length_normaliser(lengths, length_penalty), float("-inf"))
     best = final.argmax(dim=1)                                                    # [B]
-    rows = best + torch.arange(batch, device=device) * k
-    return [_strip(row) for row in tokens[rows].tolist()]
+    return [_strip(row) for row in tokens[best + offsets[:, 0]].tolist()]
 
 
 def translate(model, batches, *, beam_size: int = 1, length_penalty: float = 0.6, temperature: float = 1.0,

@@ -20,17 +20,23 @@ from lsbook.data.text import PAD_ID
 
 
 class RecomputeSteps:
-    """Logits of the last position from a full decoder pass over the prefix (any model)."""
+    """Logits of the last position from a full decoder pass over the prefix (any model).
 
-    def __init__(self, model, src: torch.Tensor, memory: torch.Tensor):
-        self.model, self.src, self.memory = model, src, memory                 # [R, S], [R, S, d]
+    ``src`` [B, S] and ``memory`` [B, S, d] are per sentence; each sentence has ``group`` rows
+    (hypotheses), rows b·group … b·group + group − 1.
+    """
+
+    def __init__(self, model, src: torch.Tensor, memory: torch.Tensor, group: int = 1):
+        self.model = model
+        self.src = src.repeat_interleave(group, dim=0)                          # [R, S]
+        self.memory = memory.repeat_interleave(group, dim=0)                    # [R, S, d]
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [R, t] (BOS first) -> logits [R, V] for position t."""
         return self.model.head(self.model.decode(tokens, self.memory, self.src)[:, -1])
 
     def reorder(self, rows: torch.Tensor) -> None:
-        """Keep rows ``rows`` (beam search's surviving hypotheses), in that order."""
+        """Keep rows ``rows`` (each from its own sentence's group), in that order."""
         self.src, self.memory = self.src[rows], self.memory[rows]
 
 
@@ -52,19 +58,23 @@ def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 
 class CachedSteps:
-    """Next-token logits of lsbook's transformer computed one position at a time (eval mode only)."""
+    """Next-token logits of lsbook's transformer computed one position at a time (eval mode only).
 
-    def __init__(self, model, src: torch.Tensor, memory: torch.Tensor):
+    ``src`` [B, S] and ``memory`` [B, S, d] are per sentence; each sentence has ``group`` rows
+    (beam hypotheses), which share the sentence's cross-attention keys and values.
+    """
+
+    def __init__(self, model, src: torch.Tensor, memory: torch.Tensor, group: int = 1):
         if model.training:
             raise RuntimeError("cached decoding needs the model in eval mode (dropout off)")
-        self.model = model
+        self.model, self.group = model, group
         self.layers = list(model.transformer.decoder.layers)
         self.final_norm = model.transformer.decoder.norm
         self.scale = math.sqrt(model.config.d_model)
-        self.attend = (src != PAD_ID)[:, None, None, :]                             # [R, 1, 1, S] True = attend
+        self.attend = (src != PAD_ID)[:, None, None, :]                             # [B, 1, 1, S] True = attend
         self.self_keys: list[torch.Tensor | None] = [None] * len(self.layers)     # [R, h, t, dh] each
         self.self_values: list[torch.Tensor | None] = [None] * len(self.layers)
-        self.memory_keys, self.memory_values = [], []                             # [R, h, S, dh] each
+        self.memory_keys, self.memory_values = [], []                             # [B, h, S, dh] each
         for layer in self.layers:
             attention = layer.multihead_attn
             width = attention.embed_dim
@@ -87,10 +97,13 @@ class CachedSteps:
 
     def _cross_attention(self, index: int, layer: nn.TransformerDecoderLayer, x: torch.Tensor) -> torch.Tensor:
         attention = layer.multihead_attn
-        width = attention.embed_dim
-        q = F.linear(x, attention.in_proj_weight[:width], attention.in_proj_bias[:width])
-        out = F.scaled_dot_product_attention(_heads(q, attention.num_heads), self.memory_keys[index],
-                                             self.memory_values[index], attn_mask=self.attend)
+        width, heads = attention.embed_dim, attention.num_heads
+        rows = x.shape[0]
+        q = F.linear(x, attention.in_proj_weight[:width], attention.in_proj_bias[:width])    # [R, 1, d]
+        # the group's rows are the queries of their sentence: [B, h, group, dh]
+        q = q.view(rows // self.group, self.group, heads, width // heads).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, self.memory_keys[index], self.memory_values[index],
+                                             attn_mask=self.attend)                       # [B, h, group, dh]
         return attention.out_proj(out.transpose(1, 2).reshape(x.shape))
 
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -116,16 +129,16 @@ class CachedSteps:
         return model.head(x[:, -1])
 
     def reorder(self, rows: torch.Tensor) -> None:
-        """Keep rows ``rows`` (beam search's surviving hypotheses), in that order."""
+        """Keep rows ``rows`` (each from its own sentence's group), in that order."""
         self.self_keys = [k[rows] for k in self.self_keys]
         self.self_values = [v[rows] for v in self.self_values]
-        self.memory_keys = [k[rows] for k in self.memory_keys]
-        self.memory_values = [v[rows] for v in self.memory_values]
-        self.attend = self.attend[rows]
 
 
-def make_steps(model, src: torch.Tensor, memory: torch.Tensor, *, cache: bool = True):
-    """The fastest correct step decoder for ``model``: cached where supported, else recomputing."""
+def make_steps(model, src: torch.Tensor, memory: torch.Tensor, *, group: int = 1, cache: bool = True):
+    """The fastest correct step decoder for ``model``: cached where supported, else recomputing.
+
+    src [B, S], memory [B, S, d] per sentence, ``group`` hypotheses (rows) per sentence.
+    """
     if cache and supports_cache(model) and not model.training:
-        return CachedSteps(model, src, memory)
-    return RecomputeSteps(model, src, memory)
+        return CachedSteps(model, src, memory, group)
+    return RecomputeSteps(model, src, memory, group)

@@ -3,9 +3,10 @@
 Token level (Section 5.2; the original's ECE "on validation tokens with a correct prefix"): every
 non-padding target position is one classification over the target vocabulary. PAD positions are
 dropped before anything is counted — the replication's ECE and accuracy counted them (DESIGN.md,
-known faults). The temperature divides the output logits, and ECE / reliability bins / NLL come
-from :mod:`lsbook.calibration` (15 equal-width bins), computed in chunks so that the vocabulary-wide
-logits of a whole split are never converted to float64 at once.
+known faults). The temperature divides the output logits; ECE, reliability bins and NLL follow
+:mod:`lsbook.calibration` exactly (15 equal-width bins; tests check equality) but are computed in
+one pass over chunks of tokens at every temperature, so that a split's vocabulary-wide
+probabilities are never held in memory at once.
 
 BLEU (Section 5.3): sacrebleu's corpus BLEU of *detokenised* hypotheses against the *raw* reference
 sentences, with sacrebleu's signature recorded — the replication compared differently tokenised
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from lsbook.calibration import ReliabilityBins, accuracy, negative_log_likelihood, reliability_bins
+from lsbook.calibration import ReliabilityBins
 from lsbook.data.text import PAD_ID, Tokenizer
 from lsbook.errors import LsbookError
 from lsbook.validation import check_positive_int, check_temperature
@@ -42,7 +44,9 @@ class TokenLogits:
         if self.labels.numel() == 0:
             raise LsbookError("no target tokens: the split has no non-padding positions")
 
-    def chunks(self, size: int = CHUNK_TOKENS) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    def chunks(self, size: int | None = None) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """(logits [n, V], labels [n]) pieces of at most ``size`` (default CHUNK_TOKENS) tokens."""
+        size = size or CHUNK_TOKENS
         for start in range(0, len(self.labels), size):
             yield self.logits[start:start + size], self.labels[start:start + size]
 
@@ -77,15 +81,6 @@ def teacher_forced_logits(model, batches: Iterable[tuple[torch.Tensor, torch.Ten
         model.train(was_training)
 
 
-def merge_bins(parts: Sequence[ReliabilityBins]) -> ReliabilityBins:
-    """Reliability bins of the union of disjoint sets of examples (counts add, means are weighted)."""
-    counts = np.sum([p.counts for p in parts], axis=0)
-    conf_sum = np.sum([np.nan_to_num(p.confidence) * p.counts for p in parts], axis=0)
-    correct_sum = np.sum([np.nan_to_num(p.accuracy) * p.counts for p in parts], axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return ReliabilityBins(parts[0].edges, counts.astype(np.int64), conf_sum / counts, correct_sum / counts)
-
-
 @dataclass(frozen=True)
 class TokenCalibration:
     """Token-level calibration of one split at one temperature."""
@@ -98,24 +93,61 @@ class TokenCalibration:
     tokens: int            # number of (non-PAD) tokens counted
 
 
-def token_calibration(tokens: TokenLogits, temperature: float = 1.0, n_bins: int = 15) -> TokenCalibration:
-    """ECE, NLL, accuracy and reliability bins of ``softmax(logits / T)`` over all tokens."""
-    temperature = check_temperature(temperature)
-    n_bins = check_positive_int(n_bins, "n_bins")
-    bins, nll_sum, correct_sum = [], 0.0, 0.0
-    for logits, labels in tokens.chunks():
-        bins.append(reliability_bins(logits, labels, n_bins=n_bins, temperature=temperature))
-        nll_sum += negative_log_likelihood(logits, labels, temperature=temperature) * len(labels)
-        correct_sum += accuracy(logits, labels) * len(labels)
-    merged = merge_bins(bins)
-    count = len(tokens.labels)
-    return TokenCalibration(temperature, merged.expected_calibration_error, nll_sum / count,
-                            correct_sum / count, merged, count)
+class _BinSums:
+    """Running per-bin sums with lsbook.calibration.reliability_bins' binning: bin b holds
+    confidences in (edges[b], edges[b+1]] (the first bin also holds 0)."""
+
+    def __init__(self, n_bins: int):
+        self.edges = torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64)
+        self.counts = torch.zeros(n_bins, dtype=torch.float64)
+        self.confidence = torch.zeros(n_bins, dtype=torch.float64)
+        self.correct = torch.zeros(n_bins, dtype=torch.float64)
+
+    def add(self, confidence: torch.Tensor, correct: torch.Tensor) -> None:
+        index = torch.bucketize(confidence, self.edges[1:-1], right=False)
+        self.counts.index_add_(0, index, torch.ones_like(confidence))
+        self.confidence.index_add_(0, index, confidence)
+        self.correct.index_add_(0, index, correct)
+
+    def bins(self) -> ReliabilityBins:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return ReliabilityBins(self.edges.numpy(), self.counts.numpy().astype(np.int64),
+                                   (self.confidence / self.counts).numpy(), (self.correct / self.counts).numpy())
 
 
 def calibration_curve(tokens: TokenLogits, temperatures: Sequence[float], n_bins: int = 15) -> list[TokenCalibration]:
-    """:func:`token_calibration` at each temperature (Figure 5's ECE and NLL panels)."""
-    return [token_calibration(tokens, t, n_bins) for t in temperatures]
+    """ECE, NLL, accuracy and reliability bins of ``softmax(logits / T)`` at each temperature T.
+
+    One pass over the tokens: each chunk of logits is converted to float64 once and scored at
+    every T (``log_softmax(logits / T)`` over the vocabulary). Binning, ECE and NLL are those of
+    :mod:`lsbook.calibration` (tests check equality), computed without materialising a whole
+    split's vocabulary-wide probabilities.
+    """
+    temperatures = [check_temperature(t) for t in temperatures]
+    n_bins = check_positive_int(n_bins, "n_bins")
+    sums = [_BinSums(n_bins) for _ in temperatures]
+    nll_sums = [0.0] * len(temperatures)
+    correct_total = 0.0
+    for logits, labels in tokens.chunks():
+        logits = logits.to(torch.float64)                                        # [n, V]
+        correct = (logits.argmax(dim=-1) == labels).double()                     # [n], same at every T
+        correct_total += float(correct.sum())
+        for i, temperature in enumerate(temperatures):
+            log_probs = F.log_softmax(logits / temperature, dim=-1)              # over the vocabulary
+            sums[i].add(log_probs.max(dim=-1).values.exp(), correct)
+            nll_sums[i] -= float(log_probs.gather(1, labels[:, None]).sum())
+    count = len(tokens.labels)
+    results = []
+    for temperature, bin_sums, nll_sum in zip(temperatures, sums, nll_sums):
+        bins = bin_sums.bins()
+        results.append(TokenCalibration(temperature, bins.expected_calibration_error, nll_sum / count,
+                                        correct_total / count, bins, count))
+    return results
+
+
+def token_calibration(tokens: TokenLogits, temperature: float = 1.0, n_bins: int = 15) -> TokenCalibration:
+    """ECE, NLL, accuracy and reliability bins of ``softmax(logits / T)`` over all tokens."""
+    return calibration_curve(tokens, [temperature], n_bins)[0]
 
 
 # --- BLEU -------------------------------------------------------------------------------------------
