@@ -57,3 +57,32 @@ def gather(recipe: str, alphas: Sequence[float], seeds: Sequence[int], profile: 
                 grid.records[(alpha, seed)] = record
     return grid
 
+
+
+def stored(recipe: str, alphas: Sequence[float], profile: str, *, store=None) -> RunGrid:
+    """The runs of ``recipe`` at ``profile`` that the store already holds, for every seed found
+    (never trains). Only plain runs count: the exact recipe of the profile, no teacher, no probe."""
+    from lsbook.store import Store
+
+    store = store or Store()
+    seeds = sorted({int(r.config["seed"]) for r in store.find(recipe=recipe, profile=profile)})
+    if not seeds:
+        return RunGrid(recipe, profile, tuple(float(a) for a in alphas), ())
+    return gather(recipe, alphas, seeds, profile, train=False, store=store)
+
+
+# Which other profiles' stored runs a chapter shows beside its own: a cpu build also shows the
+# paper-profile runs that were trained elsewhere and committed; smoke numbers are never mixed in.
+SHOWN_BESIDE = {"smoke": (), "cpu": ("paper",), "paper": ()}
+
+
+def with_stored(grids: Sequence[RunGrid], alphas: Sequence[float], *, store=None) -> list[RunGrid]:
+    """``grids`` with, before each, the stored grid of every profile in SHOWN_BESIDE that has runs."""
+    result = []
+    for grid in grids:
+        for other in SHOWN_BESIDE.get(grid.profile, ()):
+            extra = stored(grid.recipe, alphas, other, store=store)
+            if extra.records:
+                result.append(extra)
+        result.append(grid)
+    return result

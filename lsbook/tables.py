@@ -59,6 +59,15 @@ def _published(value: paper.Value | None, digits: int) -> str:
     return text if value.std is None else f"{text} ± {value.std:.{digits}f}"
 
 
+def _by_recipe(grids: Iterable[RunGrid]) -> list[tuple[str, list[RunGrid]]]:
+    """Grids grouped by recipe, in order of first appearance (one recipe may have several
+    grids: the build's profile and stored runs of another profile)."""
+    groups: dict[str, list[RunGrid]] = {}
+    for grid in grids:
+        groups.setdefault(grid.recipe, []).append(grid)
+    return list(groups.items())
+
+
 def _ours_label(grid: RunGrid) -> str:
     seeds = sorted({s for (_, s) in grid.records})
     if not grid.records:
@@ -75,11 +84,12 @@ def accuracy_table(grids: Iterable[RunGrid], alphas: Sequence[float], extra_rows
     """Table 2: top-1 test accuracy [%], ours (mean ± std over seeds) above the published rows."""
     header = ["dataset", "architecture", "source", *[f"α = {a:g}" for a in alphas]]
     rows = []
-    for grid in grids:
-        dataset, architecture = describe(grid.recipe)
-        ours = [format_spread([r.metrics["test_accuracy"] for r in grid.at(a)], 2, 100.0) for a in alphas]
-        rows.append([dataset, architecture, _ours_label(grid), *ours])
-        rows += _published_accuracy_rows(grid.recipe, alphas)
+    for recipe, group in _by_recipe(grids):
+        dataset, architecture = describe(recipe)
+        for i, grid in enumerate(group):
+            ours = [format_spread([r.metrics["test_accuracy"] for r in grid.at(a)], 2, 100.0) for a in alphas]
+            rows.append([dataset if i == 0 else "", architecture if i == 0 else "", _ours_label(grid), *ours])
+        rows += _published_accuracy_rows(recipe, alphas)
     for name in extra_rows:
         dataset, architecture = describe(name)
         rows += [[dataset, architecture, *row[2:]] for row in _published_accuracy_rows(name, alphas)]
@@ -129,13 +139,14 @@ def calibration_table(grids: Iterable[RunGrid], alphas: Sequence[float],
     header = ["dataset", "architecture", "source", "ECE at T (α = 0)", "T",
               *[f"ECE α = {a:g}" for a in alphas]]
     rows = []
-    for grid in grids:
-        dataset, architecture = describe(grid.recipe)
-        result = calibration_of(grid)
-        rows.append([dataset, architecture, _ours_label(grid), format_spread(result.scaled_ece, 3),
-                     format_spread(result.temperatures, 2),
-                     *[format_spread(result.ece.get(float(a), []), 3) for a in alphas]])
-        rows += _published_calibration_rows(grid.recipe, alphas)
+    for recipe, group in _by_recipe(grids):
+        dataset, architecture = describe(recipe)
+        for i, grid in enumerate(group):
+            result = calibration_of(grid)
+            rows.append([dataset if i == 0 else "", architecture if i == 0 else "", _ours_label(grid),
+                         format_spread(result.scaled_ece, 3), format_spread(result.temperatures, 2),
+                         *[format_spread(result.ece.get(float(a), []), 3) for a in alphas]])
+        rows += _published_calibration_rows(recipe, alphas)
     for name in extra_rows:
         dataset, architecture = describe(name)
         rows += [[dataset, architecture, *row[2:]] for row in _published_calibration_rows(name, alphas)]
@@ -218,20 +229,22 @@ def _short(value) -> str:
 
 def reproducibility_table(records: Iterable) -> str:
     """One row per stored run: what it is, its headline number and where/how it was made."""
-    header = ["recipe", "α", "seed", "profile", "test acc. [%]", "hardware", "torch", "code",
-              "engine", "date", "wall time"]
+    header = ["run", "recipe", "α", "seed", "teacher", "profile", "test acc. [%]", "hardware", "torch",
+              "code", "engine", "date", "wall time"]
     rows = []
-    for r in sorted(records, key=lambda r: (r.config["recipe"], r.config["profile"],
-                                            r.config["alpha"], r.config["seed"])):
+    for r in sorted(records, key=lambda r: (str(r.config.get("recipe")), str(r.config.get("profile")),
+                                            r.config.get("alpha") or 0.0, r.config.get("seed") or 0, r.key)):
         c, m, p = r.config, r.metrics, r.provenance
         commit = (p.get("git_commit") or "uncommitted")[:10] + ("+dirty" if p.get("git_dirty") else "")
         accuracy = m.get("test_accuracy")
-        rows.append([f"`{c['recipe']}`", f"{c['alpha']:g}", c["seed"], c["profile"],
+        alpha = c.get("alpha")
+        rows.append([f"`{r.key}`", f"`{c.get('recipe')}`", "–" if alpha is None else f"{alpha:g}",
+                     c.get("seed"), c.get("teacher_key"), c.get("profile"),
                      "–" if accuracy is None else f"{100 * accuracy:.2f}",
                      p.get("device_name") or p.get("device"), p.get("torch_version"), commit,
                      c.get("engine_version"), str(p.get("date", ""))[:10],
                      f"{p.get('wall_seconds', 0):.0f} s"])
-    return markdown_table(header, rows, "lrrlrlllrlr")
+    return markdown_table(header, rows, "llrrllrlllrlr")
 
 
 # --- Sentences for the prose (glued into the text) -------------------------------------------------
@@ -247,7 +260,7 @@ def accuracy_summary(grids: Iterable[RunGrid]) -> str:
         dataset, architecture = describe(grid.recipe)
         best = max((a for a in means if a > 0), key=lambda a: means[a])
         change = 100 * (means[best] - means[0.0])
-        parts.append(f"{architecture} on {dataset}: {100 * means[0.0]:.2f} % at α = 0, "
+        parts.append(f"{architecture} on {dataset} ({grid.profile} profile): {100 * means[0.0]:.2f} % at α = 0, "
                      f"{100 * means[best]:.2f} % at its best α = {best:g} ({change:+.2f} points)")
     if not parts:
         return ("No runs with both α = 0 and some α > 0 are available at this profile, so there "
@@ -264,7 +277,7 @@ def calibration_summary(grids: Iterable[RunGrid]) -> str:
         result = calibration_of(grid)
         dataset, architecture = describe(grid.recipe)
         base = float(np.mean(result.ece[0.0]))
-        text = (f"{architecture} on {dataset}: ECE {base:.3f} at α = 0, "
+        text = (f"{architecture} on {dataset} ({grid.profile} profile): ECE {base:.3f} at α = 0, "
                 f"{float(np.mean(result.scaled_ece)):.3f} at the fitted T = "
                 f"{float(np.mean(result.temperatures)):.2f}")
         smoothed = {a: float(np.mean(v)) for a, v in result.ece.items() if a > 0 and v}
@@ -276,6 +289,31 @@ def calibration_summary(grids: Iterable[RunGrid]) -> str:
         return ("No α = 0 runs are available at this profile, so there is no calibration of ours "
                 "to report yet; the table shows the published numbers.")
     return "We measure " + "; ".join(parts) + "."
+
+
+def published_line(recipe: str, kind: str = "accuracy") -> str:
+    """The published numbers of a recipe in one line (for the missing-data notice).
+
+    ``kind``: "accuracy" (Table 2, %) or "calibration" (Table 3, ECE at T = 1 per α).
+    """
+    if kind not in ("accuracy", "calibration"):
+        raise ValueError(f"kind must be accuracy or calibration, got {kind!r}")
+    parts = []
+    if kind == "accuracy":
+        for source, table, digits in ((paper.REPLICATION, paper.REPLICATION_ACCURACY, 2),
+                                      (paper.ORIGINAL, paper.ORIGINAL_ACCURACY, 1)):
+            if recipe in table:
+                values = ", ".join(f"{_published(v, digits)} % at α = {a:g}" for a, v in table[recipe].items())
+                parts.append(f"{source}: {values}")
+    else:
+        for source, table in ((paper.REPLICATION, paper.REPLICATION_CALIBRATION),
+                              (paper.ORIGINAL, paper.ORIGINAL_CALIBRATION)):
+            row = table.get(recipe)
+            if row is not None:
+                eces = {0.0: row.baseline_ece, **row.smoothed_ece}
+                values = ", ".join(f"{e:.3f} at α = {a:g}" for a, e in sorted(eces.items()) if e is not None)
+                parts.append(f"{source}: ECE {values}; {row.scaled_ece:.3f} at T = {row.temperature:g}")
+    return ("Published: " + "; ".join(parts) + ".") if parts else "No published numbers for this combination."
 
 
 # --- Published-only tables (pages whose runs are not stored yet) -------------------------------------
@@ -291,24 +329,8 @@ def published_calibration_table(names: Sequence[str], alphas: Sequence[float] = 
     return markdown_table(header, rows, "lll" + "r" * (2 + len(alphas)))
 
 
-def published_distillation_table() -> str:
-    """Table 4 as published: test error [%] of the FCN teachers and students on MNIST."""
-    rows = [[role, f"{paper.ORIGINAL_DISTILLATION_ERROR[role].value:.2f}",
-             f"{paper.REPLICATION_DISTILLATION_ERROR[role].value:.2f}"]
-            for role in paper.DISTILLATION_ROLES]
-    return markdown_table(["network", f"{paper.ORIGINAL} [%]", f"{paper.REPLICATION} [%]"], rows, "lrr")
-
-
 def literature_table() -> str:
     """The original's Table 1: label smoothing in earlier work."""
     rows = [[row.task, row.metric, f"{row.without:g}", " / ".join(f"{v:g}" for v in row.with_ls)]
             for row in paper.ORIGINAL_LITERATURE]
     return markdown_table(["task", "metric", "without LS", "with LS"], rows, "llrr")
-
-
-def stored_runs_table(records: Iterable) -> str:
-    """A short list of stored runs: recipe, α, seed, teacher, test accuracy."""
-    rows = [[f"`{r.config['recipe']}`", f"{r.config['alpha']:g}", r.config["seed"],
-             (r.config.get("teacher_key") or "–"), f"{100 * r.metrics.get('test_accuracy', float('nan')):.2f}"]
-            for r in sorted(records, key=lambda r: (r.config["recipe"], r.config["alpha"], r.config["seed"]))]
-    return markdown_table(["recipe", "α", "seed", "teacher", "test acc. [%]"], rows, "lrrlr")

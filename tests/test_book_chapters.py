@@ -99,7 +99,9 @@ def test_chapter_run_injects_parameters_and_writes_the_executed_notebook(tmp_pat
     notebook = nbformat.read(output, as_version=4)
     injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "alphas = [0.25]" in injected[0].source
-    assert all(c.get("execution_count") for c in notebook.cells if c.cell_type == "code")
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code if "skip-execution" not in c.metadata.get("tags", []))
+    assert not any(c.get("execution_count") for c in code if "skip-execution" in c.metadata.get("tags", []))
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     glued = {o.metadata["scrapbook"]["name"]: o for c in notebook.cells if c.cell_type == "code"

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from lsbook import gather as gather_module
 from lsbook import pages, paper, tables
 from lsbook.calibration import expected_calibration_error, fit_temperature
 from lsbook.errors import DataMissingError, LsbookError
@@ -58,7 +59,7 @@ def test_chapter_settings_defaults_and_checks(monkeypatch):
     monkeypatch.delenv("LSBOOK_PROFILE", raising=False)
     profile, recipes, alphas, seeds = pages.chapter_settings(None, "accuracy")
     assert profile == "cpu" and recipes == paper.recipes_for("accuracy")
-    assert alphas == list(paper.TABLE_ALPHAS) and len(seeds) >= 2
+    assert alphas == list(paper.TABLE_ALPHAS) and seeds == list(pages.DEFAULT_SEEDS['cpu'])
     _, recipes, alphas, seeds = pages.chapter_settings("smoke", "plr", extra_recipes=["fcn-fmnist"])
     assert set(recipes) <= set(pages.SMOKE_RECIPES) and "fcn-fmnist" in recipes
     _, recipes, alphas, seeds = pages.chapter_settings("cpu", "imc", "fcn-fmnist", 0.1, 3)
@@ -143,6 +144,16 @@ def test_summaries_quote_our_numbers_or_say_there_are_none():
     assert "FCN on Fashion-MNIST" in tables.calibration_summary([grid])
 
 
+def test_published_line_quotes_both_papers():
+    line = tables.published_line("alexnet-cifar10", "accuracy")
+    assert "Wagner et al. (2023): 85.01 % at α = 0," in line and "Müller et al. (2019): 86.8 ± 0.2 % at α = 0" in line
+    line = tables.published_line("resnet56-cifar100", "calibration")
+    assert "0.021 at T = 1.9" in line and "0.029 at T = 2.9" in line
+    assert tables.published_line("fcn-mnist-student") == "No published numbers for this combination."
+    with pytest.raises(ValueError, match="kind"):
+        tables.published_line("fcn-mnist", "bleu")
+
+
 def test_recipes_table_lists_every_recipe_with_table5_marks():
     table = tables.recipes_table()
     for name in RECIPES:
@@ -152,16 +163,41 @@ def test_recipes_table_lists_every_recipe_with_table5_marks():
 
 
 def test_profile_changes_table_lists_changed_fields():
+    from lsbook.recipes import resolve
+
     table = tables.profile_changes_table("cpu")
-    assert "epochs: 100 → 4" in table
+    cpu_epochs = resolve("fcn-fmnist", "cpu").epochs
+    assert f"epochs: {RECIPES['fcn-fmnist'].epochs} → {cpu_epochs}" in table.split("`fcn-fmnist`")[1]
     assert "(unchanged)" not in tables.profile_changes_table("smoke").split("fcn-fmnist")[1].split("\n")[0]
+
+
+def test_stored_runs_of_another_profile_are_shown_beside_ours(monkeypatch):
+    paper_record = fake_record("fcn-fmnist", 0.0, 3, 0.91, profile="paper")
+    fake_store = SimpleNamespace(find=lambda recipe, profile: [paper_record] if profile == "paper" else [])
+    monkeypatch.setattr("lsbook.train.find_run",
+                        lambda r, a, s, p, store=None: paper_record if (p, a, s) == ("paper", 0.0, 3) else None)
+    cpu = grid_of("fcn-fmnist", {0.0: [0.85], 0.1: [0.86]})
+    grids = gather_module.with_stored([cpu], [0.0, 0.1], store=fake_store)
+    assert [g.profile for g in grids] == ["paper", "cpu"] and grids[0].seeds == (3,)
+    rows = tables.accuracy_table(grids, [0.0, 0.1]).splitlines()[2:]
+    assert rows[0].startswith("| Fashion-MNIST | FCN | ours (paper, 1 seed) | 91.00 |")
+    assert rows[1].startswith("|  |  | ours (cpu, 1 seed) | 85.00 |")
+    assert "Wagner" in rows[2] and len(rows) == 3  # the published row once per recipe
+    smoke = RunGrid("fcn-fmnist", "smoke", (0.0,), (0,))
+    assert gather_module.with_stored([smoke], [0.0], store=fake_store) == [smoke]
 
 
 def test_reproducibility_table_has_one_row_per_run():
     records = [fake_record("fcn-fmnist", a, 0, 0.9) for a in (0.0, 0.1)]
     table = tables.reproducibility_table(records)
-    assert len(table.strip().splitlines()) == 2 + 2
+    records.append(SimpleNamespace(key="k3", config={"recipe": "smoothness-index", "profile": "cpu", "seed": 0,
+                                                      "teacher_key": "t1", "engine_version": 1},
+                                   metrics={"gamma": 0.1}, provenance={}))
+    table = tables.reproducibility_table(records)
+    lines = table.strip().splitlines()
+    assert len(lines) == 2 + 3
     assert "abcdef0123" in table and "CPU: test" in table and "90.00" in table
+    assert "| `k3` | `smoothness-index` | – | 0 | t1 |" in table
 
 
 # --- gather ----------------------------------------------------------------------------------------
@@ -197,3 +233,25 @@ def test_gather_remembers_missing_data_and_stops_trying(monkeypatch):
     notice = pages.missing_data_notice("fcn-mnist", grid.missing_data)
     assert "Data missing: fcn-mnist" in notice and "data fetch mnist" in notice
 
+
+
+def test_published_only_tables_and_the_nothing_stored_notice():
+    table = tables.published_calibration_table(["transformer-multi30k", "transformer-wmt14"])
+    multi30k = tables.describe("transformer-multi30k")[0]
+    assert f"| {multi30k} | Transformer | Wagner et al. (2023) | 0.058 | 1.8 | 0.449 |" in table
+    assert "| WMT14 EN-DE | Transformer | Müller et al. (2019) | 0.018 | 1.13 | 0.056 | – | 0.019 |" in table
+    assert "| WMT14 EN-DE, Transformer | BLEU | 25.3 | 25.8 |" in tables.literature_table()
+    notice = pages.nothing_stored_notice("x", ["python -m lsbook train a", "python -m lsbook train b"], "See above.")
+    assert "```shell\npython -m lsbook train a\npython -m lsbook train b\n```" in notice
+    assert notice.startswith(":::{admonition} No stored runs for x") and notice.rstrip().endswith(":::")
+    nested = pages.admonition("note", "outer", pages.admonition("note", "inner", "text"))
+    assert nested.startswith("::::{admonition} outer")  # the outer fence is longer than the inner
+
+
+def test_missing_data_notices_list_every_combination():
+    text = pages.missing_data_notices([("fcn-mnist", "dataset 'mnist' not found; run `python -m lsbook data fetch mnist`",
+                                        tables.published_line("fcn-mnist")),
+                                       ("alexnet-cifar10", "dataset 'cifar10' not found", "")])
+    assert "Data missing on this machine: 2 combinations" in text
+    assert "- `fcn-mnist`: dataset 'mnist' not found; run `python -m lsbook data fetch mnist` Published:" in text
+    assert "- `alexnet-cifar10`: dataset 'cifar10' not found\n" in text

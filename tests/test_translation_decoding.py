@@ -200,6 +200,16 @@ def test_greedy_matches_a_plain_forward_pass_loop():
             assert ids == prefix[0, 1:].tolist()
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_beam_search_of_a_batch_equals_each_sentence_alone(cache):
+    # sentences finish at different steps and leave the batch; the others must not notice
+    model, src = small_transformer(), padded_sources()
+    batched = beam_search(model, src, beam_size=3, cache=cache)
+    for row, expected in zip(src, batched):
+        length = int((row != PAD_ID).sum())
+        assert beam_search(model, row[None, :length], beam_size=3, cache=cache) == [expected]
+
+
 def test_translate_restores_training_mode():
     model = small_transformer().train()
     translate(model, [padded_sources()], beam_size=2)

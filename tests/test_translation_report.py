@@ -54,6 +54,17 @@ def test_calibration_row_and_table(grid):
     assert f"{original.temperature:g}" in report.published_text()
 
 
+def test_findings_text_reads_the_records(grid):
+    text = report.findings_text(grid)
+    zero, smoothed = grid.records[(0.0, 0)].metrics, grid.records[(0.1, 0)].metrics
+    assert f"{zero['test_bleu']:.2f} (α = 0)" in text and f"{smoothed['test_nll']:.3f} (α = 0.1)" in text
+    raised = smoothed["test_bleu"] > zero["test_bleu"]
+    assert ("Label smoothing raised BLEU" in text) == raised
+    from lsbook.gather import RunGrid
+
+    assert report.findings_text(RunGrid("transformer-multi30k", "cpu", (0.0,), (0,))) == "No stored run at this profile."
+
+
 def test_translation_table_and_numbers(grid):
     table = report.translation_table(grid)
     assert table.count("\n") == 2 + 2
@@ -89,6 +100,15 @@ def test_examples_table(grid):
     assert toy_splits()["test"][0][1] in table and "α = 0.1" in table
     with pytest.raises(LsbookError, match="seed 5"):
         report.examples_table(grid, seed=5)
+
+
+def test_setup_text_follows_the_plan():
+    from lsbook.translation.settings import plan_translation_run
+
+    plan = plan_translation_run(0.0, 0, "cpu")
+    text = report.setup_text("cpu")
+    assert f"d_model = {plan.recipe.model_kwargs['d_model']}" in text and f"{plan.recipe.epochs} epochs" in text
+    assert f"lr {plan.recipe.lr:g}" in text and f"vocabulary of {plan.settings.vocab_size}" in text
 
 
 def test_chapter_settings_and_empty_store(tmp_path):

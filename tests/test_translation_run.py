@@ -14,8 +14,10 @@ from lsbook.recipes import resolve
 from lsbook.store import Store
 from lsbook.translation.corpus import build_corpus, check_fingerprints, load_corpus
 from lsbook.translation.metrics import teacher_forced_logits
-from lsbook.translation.run import (TranslationSettings, eval_batches, ensure_translation_run, load_translator,
-                                    plan_translation_run, settings_for, train_translation)
+from lsbook.translation.evaluation import eval_batches
+from lsbook.translation.run import ensure_translation_run, train_translation
+from lsbook.translation.settings import TranslationSettings, plan_translation_run, settings_for
+from lsbook.translation.translator import load_translator
 from test_data_fixtures import trust, write_multi30k
 
 SUBJECTS = [("A man", "Ein Mann"), ("A woman", "Eine Frau"), ("A child", "Ein Kind"), ("Two dogs", "Zwei Hunde"),
@@ -150,6 +152,14 @@ def test_settings_and_plans():
         plan_translation_run(0.1, 0, "laptop")
     with pytest.raises(LsbookError, match="not a transformer"):
         plan_translation_run(0.1, 0, "cpu", recipe="fcn-mnist")
+    # the engine passes resolved recipes (perhaps with overrides): the profile's changes still apply
+    engine_cpu = resolve("transformer-multi30k", "cpu")
+    assert plan_translation_run(0.1, 0, "cpu", recipe=engine_cpu).key == plan_translation_run(0.1, 0, "cpu").key
+    one_epoch = plan_translation_run(0.1, 0, "cpu", recipe=engine_cpu.replace(epochs=1)).recipe
+    assert one_epoch.epochs == 1 and one_epoch.lr == plan_translation_run(0.1, 0, "cpu").recipe.lr
+    assert plan_translation_run(0.1, 0, "cpu", recipe=engine_cpu.replace(lr=3e-4)).recipe.lr == 3e-4
+    with pytest.raises(LsbookError, match="constant"):
+        plan_translation_run(0.1, 0, "cpu", recipe=resolve("transformer-multi30k", "cpu").replace(schedule="linear"))
     with pytest.raises(LsbookError, match="T = 1"):
         TranslationSettings(temperatures=(0.5, 2.0)).validate()
     with pytest.raises(LsbookError, match="unknown translation setting"):
@@ -185,7 +195,7 @@ def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path):
 
 
 def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
-    import lsbook.translation.run as run_module
+    import lsbook.translation.evaluation as run_module
 
     calls = []
 
@@ -241,3 +251,20 @@ def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkey
                         tokenizers=(translator.source_tokenizer, other.target_tokenizer))
     with pytest.raises(LsbookError, match="no finished checkpoint"):
         load_translator(record, runs_root=tmp_path / "elsewhere")
+
+
+def test_the_engine_hands_transformer_recipes_to_the_translation_run(toy_data, tmp_path, monkeypatch):
+    from lsbook.train import ensure_run
+
+    monkeypatch.setenv("LSBOOK_DATA", str(toy_data))
+    store = Store(tmp_path / "results")
+    record = ensure_run("transformer-multi30k", 0.1, 0, "smoke", store=store, runs_root=tmp_path / "runs",
+                        progress=False)
+    assert record.key == plan_translation_run(0.1, 0, "smoke").key  # the same run as by its name
+    assert "bleu_curves" in record.metrics and record.config["translation"] == settings_for("smoke").to_dict()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored run was trained again")
+
+    monkeypatch.setattr("lsbook.translation.run.train_translation", no_training)
+    assert ensure_translation_run(0.1, 0, "smoke", store=store, runs_root=tmp_path / "runs").key == record.key

@@ -7,7 +7,8 @@ the log-softmax over the vocabulary (the replication divided the decoder's hidde
 T; beam search does, because it adds log-probabilities over steps — which is why the original's
 Figure 5 shows BLEU changing with T. Beam hypotheses are ranked by the GNMT length-normalised
 score ``log p(y) / ((5 + |y|) / 6) ** length_penalty`` (Wu et al. 2016; tensor2tensor's default
-0.6, as the original paper's transformer_base), and a hypothesis stops at its EOS.
+0.6, as the original paper's transformer_base), and a hypothesis stops at its EOS. Both decode
+step by step with a key/value cache where the model allows it (:mod:`lsbook.translation.incremental`).
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ from lsbook.validation import check_positive_int, check_temperature
 
 def scaled_log_probs(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """log softmax(logits / T) over the last (vocabulary) dimension: [..., V] -> [..., V]."""
-    return F.log_softmax(logits / temperature, dim=-1)
+    return F.log_softmax(logits if temperature == 1.0 else logits / temperature, dim=-1)
 
 
 def length_limits(src: torch.Tensor, max_len_a: float, max_len_b: int) -> torch.Tensor:
     """Per sentence, the most target tokens (EOS included) to generate: a·|src| + b -> [B] long."""
     source_lengths = (src != PAD_ID).sum(dim=1)                                   # [B]
     return (source_lengths.double() * max_len_a + max_len_b).floor().long().clamp(min=1)
-
-
 
 
 def _strip(row: Sequence[int]) -> list[int]:
@@ -81,34 +80,33 @@ def beam_search(model, src: torch.Tensor, *, beam_size: int = 4, length_penalty:
     hypothesis's ``beam_size`` best next tokens can survive, so candidates are pruned per row
     before the beams are merged. A sentence is done when its best finished hypothesis beats what
     any live one could still reach (its score can only fall, its normaliser is at most that of
-    the length limit), so stopping there never changes the result.
+    the length limit) — stopping there never changes its result — and is then dropped from the batch.
     """
     beam_size = check_positive_int(beam_size, "beam_size")
     temperature = check_temperature(temperature)
     if not length_penalty >= 0.0:
         raise LsbookError(f"length_penalty must be >= 0, got {length_penalty!r}")
-    batch, k = src.shape[0], beam_size
-    device = src.device
+    k, device = beam_size, src.device
+    results: list[list[int] | None] = [None] * src.shape[0]
+    active = torch.arange(src.shape[0], device=device)                           # sentence indices in src
     steps = make_steps(model, src, model.encode(src), group=k, cache=cache)       # K rows per sentence
-    limits = length_limits(src, max_len_a, max_len_b)[:, None].expand(batch, k)  # [B, K] tokens incl. EOS
-    best_possible_normaliser = length_normaliser(limits, length_penalty)          # [B, K]
-    tokens = torch.full((batch * k, 1), BOS_ID, dtype=torch.long, device=device)  # [B*K, t]
-    scores = torch.full((batch, k), float("-inf"), dtype=torch.float64, device=device)
+    limits = length_limits(src, max_len_a, max_len_b)[:, None].expand(-1, k)     # [B, K] tokens incl. EOS
+    tokens = torch.full((src.shape[0] * k, 1), BOS_ID, dtype=torch.long, device=device)  # [B*K, t]
+    scores = torch.full((src.shape[0], k), float("-inf"), dtype=torch.float64, device=device)
     scores[:, 0] = 0.0                                                            # one live hypothesis
-    lengths = torch.zeros(batch, k, dtype=torch.long, device=device)              # tokens after BOS
-    finished = torch.zeros(batch, k, dtype=torch.bool, device=device)
-    offsets = torch.arange(batch, device=device)[:, None] * k                     # [B, 1]
+    lengths = torch.zeros_like(scores, dtype=torch.long)                          # tokens after BOS
+    finished = torch.zeros_like(scores, dtype=torch.bool)
     for step in range(int(limits.max())):
-        logits = steps.logits(tokens)                                             # [B*K, V]
-        # log softmax(z / T) of the K best tokens of each row and of EOS: z_j / T − logsumexp(z / T)
-        normaliser = torch.logsumexp(logits / temperature, dim=-1, keepdim=True)  # [B*K, 1]
-        top_logits, top_tokens = logits.topk(min(k, logits.shape[-1]), dim=-1)    # [B*K, k'] (T > 0)
+        batch = len(active)
+        offsets = torch.arange(batch, device=device)[:, None] * k                 # [B, 1]
+        log_probs = scaled_log_probs(steps.logits(tokens), temperature)           # [B*K, V]
+        top_log_probs, top_tokens = log_probs.topk(min(k, log_probs.shape[-1]), dim=-1)  # [B*K, k']
         width = top_tokens.shape[-1]
-        top_log_probs = (top_logits / temperature - normaliser).double().view(batch, k, width)
+        top_log_probs = top_log_probs.double().view(batch, k, width)
         top_tokens = top_tokens.view(batch, k, width)
         # a hypothesis at its length limit may only end; a finished one only carries over (PAD, +0)
         forced = ((step + 1 >= limits) & ~finished)[..., None]                    # [B, K, 1]
-        eos = (logits[:, EOS_ID:EOS_ID + 1] / temperature - normaliser).double().view(batch, k, 1)
+        eos = log_probs[:, EOS_ID].double().view(batch, k, 1)
         only_first = torch.full((width,), float("-inf"), dtype=torch.float64, device=device)
         only_first[0] = 0.0
         top_log_probs = torch.where(forced, eos + only_first, top_log_probs)
@@ -127,14 +125,21 @@ def beam_search(model, src: torch.Tensor, *, beam_size: int = 4, length_penalty:
         rows = (beam + offsets).view(-1)                                          # [B*K]
         tokens = torch.cat([tokens[rows], token.view(-1, 1)], dim=1)
         steps.reorder(rows)
-        best_finished = torch.where(finished, scores / length_normaliser(lengths, length_penalty),
-                                    float("-inf")).max(dim=1).values              # [B]
-        best_alive = torch.where(finished, float("-inf"), scores / best_possible_normaliser).max(dim=1).values
-        if bool((best_finished >= best_alive).all()):
-            break
-    final = torch.where(finished, scores / length_normaliser(lengths, length_penalty), float("-inf"))
-    best = final.argmax(dim=1)                                                    # [B]
-    return [_strip(row) for row in tokens[best + offsets[:, 0]].tolist()]
+        final = torch.where(finished, scores / length_normaliser(lengths, length_penalty), float("-inf"))
+        best_alive = torch.where(finished, float("-inf"), scores / length_normaliser(limits, length_penalty))
+        done = final.max(dim=1).values >= best_alive.max(dim=1).values            # [B]
+        if bool(done.any()):
+            best = final.argmax(dim=1)
+            for i in done.nonzero().flatten().tolist():
+                results[int(active[i])] = _strip(tokens[i * k + int(best[i])].tolist())
+            keep = (~done).nonzero().flatten()
+            if keep.numel() == 0:
+                break
+            rows = (keep[:, None] * k + torch.arange(k, device=device)).view(-1)
+            tokens, scores, lengths, finished = tokens[rows], scores[keep], lengths[keep], finished[keep]
+            limits, active = limits[keep], active[keep]
+            steps.keep(keep, k)
+    return results
 
 
 def translate(model, batches, *, beam_size: int = 1, length_penalty: float = 0.6, temperature: float = 1.0,

@@ -39,6 +39,11 @@ class RecomputeSteps:
         """Keep rows ``rows`` (each from its own sentence's group), in that order."""
         self.src, self.memory = self.src[rows], self.memory[rows]
 
+    def keep(self, sentences: torch.Tensor, group: int) -> None:
+        """Drop every sentence not in ``sentences`` (indices into the current ones) with its rows."""
+        rows = (sentences[:, None] * group + torch.arange(group, device=sentences.device)).view(-1)
+        self.reorder(rows)
+
 
 def supports_cache(model) -> bool:
     """Whether ``model`` is lsbook's Seq2SeqTransformer built on nn.TransformerDecoder layers."""
@@ -132,6 +137,14 @@ class CachedSteps:
         """Keep rows ``rows`` (each from its own sentence's group), in that order."""
         self.self_keys = [k[rows] for k in self.self_keys]
         self.self_values = [v[rows] for v in self.self_values]
+
+    def keep(self, sentences: torch.Tensor, group: int) -> None:
+        """Drop every sentence not in ``sentences`` (indices into the current ones) with its rows."""
+        rows = (sentences[:, None] * group + torch.arange(group, device=sentences.device)).view(-1)
+        self.reorder(rows)
+        self.memory_keys = [k[sentences] for k in self.memory_keys]
+        self.memory_values = [v[sentences] for v in self.memory_values]
+        self.attend = self.attend[sentences]
 
 
 def make_steps(model, src: torch.Tensor, memory: torch.Tensor, *, group: int = 1, cache: bool = True):

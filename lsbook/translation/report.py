@@ -22,7 +22,8 @@ from lsbook.errors import DataMissingError, LsbookError
 from lsbook.gather import RunGrid
 from lsbook.pages import markdown_table
 from lsbook.tables import format_spread, mean_std
-from lsbook.translation.run import RECIPE, ensure_translation_run, find_translation_run
+from lsbook.translation.run import ensure_translation_run, find_translation_run
+from lsbook.translation.settings import RECIPE
 
 ORIGINAL_ROW = "transformer-wmt14"
 # The chapter's default grid per profile: cpu runs the three α of the replication's Figure 5 once;
@@ -51,6 +52,23 @@ def chapter_settings(profile: str | None, alphas=None, seeds=None, data_root: st
     if not alphas or not seeds or min(seeds) < 0:
         raise LsbookError("alphas and seeds must each name at least one value (seeds >= 0)")
     return profile, alphas, seeds
+
+
+def setup_text(profile: str) -> str:
+    """One paragraph: the model, training and decoding a run at ``profile`` uses (from its plan)."""
+    from lsbook.data import get_dataset
+    from lsbook.translation.settings import plan_translation_run
+
+    plan = plan_translation_run(0.0, 0, profile)
+    total = get_dataset(plan.recipe.dataset).train_size
+    r, s, m = plan.recipe, plan.settings, plan.recipe.model_kwargs
+    pairs = "all" if r.train_subset is None else f"{r.train_subset} of the"
+    return (f"At the `{profile}` profile the Transformer has d_model = {m['d_model']}, {m['nhead']} heads, "
+            f"{m['num_encoder_layers']} + {m['num_decoder_layers']} layers, feed-forward {m['dim_feedforward']} "
+            f"and dropout {m['dropout']:g}; it trains for {r.epochs} epochs on {pairs} {total:,} training pairs "
+            f"with Adam (lr {r.lr:g}, betas {r.adam_betas[0]:g}/{r.adam_betas[1]:g}, eps {r.adam_eps:g}) in "
+            f"batches of {r.batch_size} sentences, with a byte-level BPE vocabulary of {s.vocab_size} per "
+            f"language; BLEU uses beam search with {s.beam_size} beams and length penalty {s.length_penalty:g}.")
 
 
 def gather_translation(alphas: Sequence[float], seeds: Sequence[int], profile: str, *, train: bool = True,
@@ -103,12 +121,12 @@ def calibration_row(grid: RunGrid) -> CalibrationRow:
 
 
 def calibration_table(grid: RunGrid, alphas: Sequence[float]) -> str:
-    """Table 3, Transformer row: ours, the replication's (Multi30k, T picked on test), the original's (WMT14)."""
+    """Table 3, Transformer row, in Table 3's columns (the α = 0 model at its T, then every α at
+    T = 1): ours (T fitted on val), the replication's (Multi30k, T picked on test), the original's (WMT14)."""
     row = calibration_row(grid)
-    header = ["source", "data", "ECE (α = 0, T = 1)", "T", "ECE at T (α = 0)",
-              *[f"ECE α = {a:g}" for a in alphas]]
-    rows = [[ours_label(grid), "Multi30k test tokens", format_spread(row.baseline_ece, 3),
-             format_spread(row.temperature, 2) + " (val)", format_spread(row.scaled_ece, 3),
+    header = ["source", "data", "ECE at T (α = 0)", "T", *[f"ECE α = {a:g} (T = 1)" for a in alphas]]
+    rows = [[ours_label(grid), "Multi30k test tokens", format_spread(row.scaled_ece, 3),
+             format_spread(row.temperature, 2) + " (val)",
              *[format_spread(row.ece.get(float(a), []), 3) for a in alphas]]]
     for source, data, published in ((paper.REPLICATION, "Multi30k", paper.REPLICATION_CALIBRATION.get(RECIPE)),
                                     (paper.ORIGINAL, "WMT14 EN-DE val tokens",
@@ -119,10 +137,9 @@ def calibration_table(grid: RunGrid, alphas: Sequence[float]) -> str:
         if published.baseline_ece is not None:
             by_alpha[0.0] = published.baseline_ece
         where = " (test)" if source == paper.REPLICATION else ""
-        rows.append([source, data, _fmt(published.baseline_ece, 3), f"{published.temperature:g}{where}",
-                     f"{published.scaled_ece:.3f}",
+        rows.append([source, data, f"{published.scaled_ece:.3f}", f"{published.temperature:g}{where}",
                      *[_fmt(by_alpha.get(float(a)), 3) for a in alphas]])
-    return markdown_table(header, rows, "ll" + "r" * (3 + len(alphas)))
+    return markdown_table(header, rows, "ll" + "r" * (2 + len(alphas)))
 
 
 def published_text() -> str:
@@ -172,6 +189,40 @@ def summary_numbers(grid: RunGrid) -> dict[str, float]:
                           ("accuracy", "test_accuracy")):
             numbers[f"{key}_{a:g}"] = mean_std(_values(grid, a, name))[0]
     return numbers
+
+
+def findings_text(grid: RunGrid) -> str:
+    """Sentences on what the stored runs show (means over seeds): BLEU, NLL and the temperature
+    that minimises test ECE on the grid, per α — the claims of the replication's Section 5.3."""
+    present = [a for a in grid.alphas if grid.at(a)]
+    if not present:
+        return "No stored run at this profile."
+    bleu = {a: mean_std(_values(grid, a, "test_bleu"))[0] for a in present}
+    nll = {a: mean_std(_values(grid, a, "test_nll"))[0] for a in present}
+    fitted = {a: mean_std(_values(grid, a, "val_temperature"))[0] for a in present}
+    best_t = {}
+    for a in present:
+        per_seed = []
+        for record in grid.at(a):
+            curve = record.metrics["curves"]
+            per_seed.append(curve["temperatures"][int(np.argmin(curve["test"]["ece"]))])
+        best_t[a] = mean_std(per_seed)[0]
+
+    def listing(values: dict[float, float], digits: int) -> str:
+        return ", ".join(f"{v:.{digits}f} (α = {a:g})" for a, v in values.items())
+
+    text = (f"Test BLEU of beam search at T = 1 is {listing(bleu, 2)}; test-token NLL at T = 1 is "
+            f"{listing(nll, 3)}. On the temperature grid, test ECE is lowest at T = {listing(best_t, 2)}; "
+            f"the NLL-minimising temperature fitted on the validation tokens is {listing(fitted, 2)}.")
+    if 0.0 in present and len(present) > 1:
+        smoothed = [a for a in present if a > 0]
+        better_bleu = [a for a in smoothed if bleu[a] > bleu[0.0]]
+        worse_nll = [a for a in smoothed if nll[a] > nll[0.0]]
+        text += (f" Label smoothing {'raised' if better_bleu else 'did not raise'} BLEU"
+                 + (f" (at α = {', '.join(f'{a:g}' for a in better_bleu)})" if better_bleu else "")
+                 + f", and it {'worsened' if worse_nll else 'did not worsen'} the NLL at T = 1"
+                 + (f" (at α = {', '.join(f'{a:g}' for a in worse_nll)})" if worse_nll else "") + ".")
+    return text
 
 
 # --- Figures 4 and 5 ------------------------------------------------------------------------------

@@ -2,11 +2,9 @@
 
 ``ensure_translation_run(alpha, seed, profile)`` is the translation counterpart of
 :func:`lsbook.train.ensure_run` (which hands ``transformer`` recipes to it): it returns the stored
-record, or trains the run (resuming from its last checkpoint), evaluates it and stores it. The
-run's identity is the resolved ``transformer-multi30k`` recipe (optimiser, epochs, batch size,
-model size: :mod:`lsbook.recipes`, :mod:`lsbook.profiles`) plus this module's
-:class:`TranslationSettings` (languages, vocabulary, decoding, temperatures), α, seed and the
-engine version.
+record, or trains the run (resuming from its last checkpoint), evaluates it
+(:mod:`lsbook.translation.evaluation`) and stores it. What a run is — recipe, settings, key — is
+:mod:`lsbook.translation.settings`.
 
 Training: label-smoothed cross-entropy over the target vocabulary, padding ignored
 (:func:`lsbook.losses.label_smoothing_cross_entropy` with ``ignore_index=PAD_ID``), Adam as the
@@ -16,14 +14,14 @@ ends as an uninterrupted one would.
 
 The record stays compact (DESIGN.md): per temperature T the token-level ECE, NLL, accuracy and
 reliability bins and the beam-search BLEU on val and test; the temperature fitted on *val* token
-logits (:func:`lsbook.calibration.fit_temperature`) and the test metrics at that T; example
-translations; the tokenizers' fingerprints. No vocabulary-wide logits are stored.
+logits and the test metrics at that T; example translations; the tokenizers' fingerprints. No
+vocabulary-wide logits are stored. The final weights stay in the run's checkpoint folder (not
+committed); :func:`lsbook.translation.translator.load_translator` reads them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import sys
@@ -38,131 +36,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lsbook import ENGINE_VERSION
-from lsbook.calibration import fit_temperature
-from lsbook.data.text import PAD_ID, Tokenizer, bucket_batches, check_language_pair
-from lsbook.errors import LsbookError, TrainingDivergedError
+from lsbook.data.text import PAD_ID, bucket_batches
+from lsbook.errors import TrainingDivergedError
 from lsbook.losses import label_smoothing_cross_entropy
-from lsbook.recipes import PROFILES, Recipe, json_ready, resolve
-from lsbook.store import Record, Store, config_key, provenance
-from lsbook.translation.corpus import (TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers)
-from lsbook.translation.decoding import translate
-from lsbook.translation.metrics import (BleuScore, TokenLogits, bleu_of_ids, calibration_curve,
-                                        teacher_forced_logits, token_calibration)
-from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
+from lsbook.recipes import Recipe
+from lsbook.store import Record, Store, provenance
+from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
+from lsbook.translation.evaluation import eval_batches, evaluate_translation
+from lsbook.translation.metrics import teacher_forced_logits, token_calibration
+from lsbook.translation.settings import (RECIPE, TranslationPlan, TranslationSettings, plan_translation_run)
 
-RECIPE = "transformer-multi30k"
 CHECKPOINT_FORMAT = 1
-# Figure 5's temperature axis (0.5 to 2); the paper profile evaluates every point of it.
-TEMPERATURE_GRID = (0.5, 0.625, 0.75, 0.875, 1.0, 1.125, 1.25, 1.375, 1.5, 1.625, 1.75, 1.875, 2.0)
-
-
-@dataclass(frozen=True)
-class TranslationSettings:
-    """What a translation run needs beyond its recipe; every field enters the run's key."""
-
-    source: str = "en"  # source language: the replication translates English ...
-    target: str = "de"  # ... into German (seed 2.1, "Multi30k")
-    vocab_size: int = 8000  # byte-level BPE vocabulary per language, trained on the train split only
-    beam_size: int = 4  # beam search for BLEU (orig.: beam search; tensor2tensor's default beam 4)
-    length_penalty: float = 0.6  # GNMT length normalisation α (tensor2tensor's default 0.6)
-    max_len_a: float = 1.5  # a hypothesis has at most a·|source| + b tokens (EOS included)
-    max_len_b: int = 10
-    temperatures: tuple[float, ...] = TEMPERATURE_GRID  # T of the token ECE/NLL curves (Figure 5)
-    bleu_temperatures: tuple[float, ...] = TEMPERATURE_GRID  # T at which beam search is rerun for BLEU
-    n_bins: int = 15  # ECE bins, as both papers
-    eval_batch_size: int = 128  # sentences per teacher-forced / decoding batch (no effect on results)
-    num_examples: int = 8  # example translations kept in the record (the first test sentences)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "temperatures", tuple(float(t) for t in self.temperatures))
-        object.__setattr__(self, "bleu_temperatures", tuple(float(t) for t in self.bleu_temperatures))
-        object.__setattr__(self, "length_penalty", float(self.length_penalty))
-        object.__setattr__(self, "max_len_a", float(self.max_len_a))
-
-    def validate(self) -> "TranslationSettings":
-        check_language_pair(self.source, self.target)
-        for name in ("vocab_size", "beam_size", "max_len_b", "n_bins", "eval_batch_size"):
-            check_positive_int(getattr(self, name), name)
-        check_positive_int(self.num_examples, "num_examples", minimum=0)
-        if not self.length_penalty >= 0:
-            raise LsbookError(f"length_penalty must be >= 0, got {self.length_penalty!r}")
-        if not self.max_len_a >= 0:
-            raise LsbookError(f"max_len_a must be >= 0, got {self.max_len_a!r}")
-        for name in ("temperatures", "bleu_temperatures"):
-            values = getattr(self, name)
-            if 1.0 not in values:
-                raise LsbookError(f"{name} must include T = 1 (the untempered model), got {values!r}")
-            for t in values:
-                check_temperature(t, name)
-        return self
-
-    def replace(self, **changes: Any) -> "TranslationSettings":
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise LsbookError(f"unknown translation setting(s) {', '.join(unknown)}; allowed: "
-                              f"{', '.join(f.name for f in dataclasses.fields(self))}")
-        return dataclasses.replace(self, **changes).validate()
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_ready(dataclasses.asdict(self))
-
-
-# Per profile. cpu: the full data, the coarser half of the temperature grid for beam-search BLEU.
-# smoke: a few hundred sentences (the recipe's subsets), a tiny vocabulary, 3 temperatures.
-SETTINGS: dict[str, TranslationSettings] = {
-    "paper": TranslationSettings(),
-    "cpu": TranslationSettings(temperatures=TEMPERATURE_GRID,
-                               bleu_temperatures=(0.5, 0.75, 1.0, 1.25, 1.5, 2.0)),
-    "smoke": TranslationSettings(vocab_size=1000, beam_size=2, temperatures=(0.5, 1.0, 2.0),
-                                 bleu_temperatures=(0.5, 1.0, 2.0), num_examples=3),
-}
-
-
-def settings_for(profile: str) -> TranslationSettings:
-    check_choice(profile, PROFILES, "profile")
-    return SETTINGS[profile].validate()
-
-
-# --- Run identity ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TranslationPlan:
-    """A translation run before it runs: resolved recipe, settings, config and store key."""
-
-    recipe: Recipe
-    settings: TranslationSettings
-    config: dict[str, Any]
-    key: str
-
-
-def plan_translation_run(alpha: float, seed: int, profile: str, *, recipe: str | Recipe = RECIPE,
-                         settings: TranslationSettings | None = None) -> TranslationPlan:
-    """Check every argument and compute the run's config and key (nothing is written)."""
-    check_choice(profile, PROFILES, "profile")
-    resolved = recipe.validate() if isinstance(recipe, Recipe) else resolve(str(recipe), profile)
-    if resolved.model != "transformer":
-        raise LsbookError(f"recipe {resolved.name!r} trains a {resolved.model!r}, not a transformer")
-    alpha = check_alpha(alpha)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise LsbookError(f"seed must be an integer >= 0, got {seed!r}")
-    settings = (settings or settings_for(profile)).validate()
-    config = json_ready({
-        "recipe": resolved.name,
-        "profile": profile,
-        "alpha": alpha,
-        "seed": int(seed),
-        "engine_version": ENGINE_VERSION,
-        "dataset": resolved.dataset,
-        "model": resolved.model,
-        "num_classes": settings.vocab_size,   # requested target vocabulary (the head's outputs)
-        "teacher_key": None,
-        "distill": None,
-        "step_callback": None,
-        "resolved_recipe": resolved.to_dict(),
-        "translation": settings.to_dict(),
-    })
-    return TranslationPlan(resolved, settings, config, config_key(config))
 
 
 # --- Training -------------------------------------------------------------------------------------
@@ -194,12 +78,6 @@ def sequence_loss(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, 
 def batch_generator(seed: int, epoch: int) -> torch.Generator:
     """The shuffling generator of one epoch: fixed by (seed, epoch), so resuming needs no state."""
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
-
-
-def eval_batches(corpus: TranslationCorpus, split: str, batch_size: int, device: torch.device):
-    """(src, tgt) batches of ``split`` in corpus order, on ``device``."""
-    for src, tgt in bucket_batches(corpus.ids[split], batch_size, shuffle=False):
-        yield src.to(device), tgt.to(device)
 
 
 def write_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -321,81 +199,6 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
     return TranslationOutcome(metrics, arrays, provenance(device, time.time() - started), model)
 
 
-# --- Evaluation -----------------------------------------------------------------------------------
-
-def decode_split(model, corpus: TranslationCorpus, split: str, settings: TranslationSettings, device: torch.device,
-                 *, temperature: float = 1.0, beam_size: int | None = None) -> BleuScore:
-    """Translate every source sentence of ``split`` and score it with sacrebleu against the raw references."""
-    sources = ((src.to(device)) for src, _ in bucket_batches(corpus.ids[split], settings.eval_batch_size,
-                                                             shuffle=False))
-    ids = translate(model, sources, beam_size=settings.beam_size if beam_size is None else beam_size,
-                    length_penalty=settings.length_penalty, temperature=temperature,
-                    max_len_a=settings.max_len_a, max_len_b=settings.max_len_b)
-    return bleu_of_ids(ids, corpus.target_tokenizer, corpus.references(split))
-
-
-def evaluate_translation(model, corpus: TranslationCorpus, settings: TranslationSettings, device: torch.device, *,
-                         progress: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Token calibration curves, fitted temperature, BLEU curves and examples of a trained model.
-
-    The temperature is fitted on the val tokens and only *reported* on test (the replication
-    picked its temperatures on the test split).
-    """
-    tokens: dict[str, TokenLogits] = {split: teacher_forced_logits(model, eval_batches(
-        corpus, split, settings.eval_batch_size, device)) for split in ("val", "test")}
-    fitted = fit_temperature(tokens["val"].logits, tokens["val"].labels)
-    _log(progress, f"temperature fitted on val tokens: T = {fitted:.3f}")
-    curves = {split: calibration_curve(tokens[split], settings.temperatures, settings.n_bins)
-              for split in ("val", "test")}
-    at_fitted = token_calibration(tokens["test"], fitted, settings.n_bins)
-    del tokens
-
-    jobs = [(split, t) for t in settings.bleu_temperatures for split in ("val", "test")] + [("test", fitted)]
-    bleu: dict[tuple[str, float], BleuScore] = {}
-    for split, t in tqdm(jobs, desc="beam search", disable=not progress, leave=False):
-        bleu[(split, t)] = decode_split(model, corpus, split, settings, device, temperature=t)
-    greedy = decode_split(model, corpus, "test", settings, device, beam_size=1)
-    _log(progress, f"test BLEU {bleu[('test', 1.0)].score:.2f} (beam {settings.beam_size}), "
-                   f"{greedy.score:.2f} (greedy); at fitted T {bleu[('test', fitted)].score:.2f}")
-
-    index_one = settings.temperatures.index(1.0)
-    metrics: dict[str, Any] = {}
-    for split in ("val", "test"):
-        at_one = curves[split][index_one]
-        metrics.update({f"{split}_accuracy": at_one.accuracy, f"{split}_nll": at_one.nll, f"{split}_ece": at_one.ece,
-                        f"{split}_bleu": bleu[(split, 1.0)].score, f"{split}_tokens": at_one.tokens})
-    metrics.update({
-        "val_temperature": fitted,
-        "test_ece_at_val_temperature": at_fitted.ece,
-        "test_nll_at_val_temperature": at_fitted.nll,
-        "test_bleu_at_val_temperature": bleu[("test", fitted)].score,
-        "test_bleu_greedy": greedy.score,
-        "bleu_signature": bleu[("test", 1.0)].signature,
-        "curves": {"temperatures": list(settings.temperatures),
-                   **{split: {"ece": [c.ece for c in curves[split]], "nll": [c.nll for c in curves[split]],
-                              "accuracy": [c.accuracy for c in curves[split]]} for split in ("val", "test")}},
-        "bleu_curves": {"temperatures": list(settings.bleu_temperatures),
-                        **{split: [bleu[(split, t)].score for t in settings.bleu_temperatures]
-                           for split in ("val", "test")}},
-        "tokenizers": {role: {"language": tok.language, "fingerprint": tok.fingerprint, "vocab_size": tok.vocab_size}
-                       for role, tok in (("source", corpus.source_tokenizer), ("target", corpus.target_tokenizer))},
-        "examples": [{"source": source, "reference": reference, "hypothesis": hypothesis, "greedy": greedy_text}
-                     for (source, reference), hypothesis, greedy_text in zip(
-                         corpus.raw["test"][:settings.num_examples], bleu[("test", 1.0)].hypotheses,
-                         greedy.hypotheses)],
-    })
-    arrays = {"temperatures": np.asarray(settings.temperatures, np.float64),
-              "bin_edges": np.asarray(at_fitted.bins.edges, np.float64)}
-    for split in ("val", "test"):
-        arrays[f"{split}_bins_counts"] = np.stack([c.bins.counts for c in curves[split]]).astype(np.int64)
-        arrays[f"{split}_bins_confidence"] = np.stack([c.bins.confidence for c in curves[split]])
-        arrays[f"{split}_bins_accuracy"] = np.stack([c.bins.accuracy for c in curves[split]])
-    arrays["test_bins_fitted_counts"] = at_fitted.bins.counts.astype(np.int64)
-    arrays["test_bins_fitted_confidence"] = at_fitted.bins.confidence
-    arrays["test_bins_fitted_accuracy"] = at_fitted.bins.accuracy
-    return metrics, arrays
-
-
 # --- The public entry point -----------------------------------------------------------------------
 
 def default_runs_root() -> Path:
@@ -438,56 +241,6 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
             stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
                                       provenance=outcome.provenance, arrays=outcome.arrays))
     return stored
-
-
-@dataclass
-class Translator:
-    """A trained run's model with the very tokenizers it was trained with."""
-
-    model: torch.nn.Module
-    source_tokenizer: Tokenizer
-    target_tokenizer: Tokenizer
-    settings: TranslationSettings
-
-    def translate(self, sentences: list[str], *, beam_size: int | None = None, temperature: float = 1.0) -> list[str]:
-        """Detokenised translations of raw source ``sentences``."""
-        from lsbook.data.text import EOS_ID, pad_batch
-
-        if not sentences:
-            raise LsbookError("sentences must not be empty")
-        device = next(self.model.parameters()).device
-        src = pad_batch([self.source_tokenizer.encode(s) + [EOS_ID] for s in sentences]).to(device)
-        ids = translate(self.model, [src], beam_size=beam_size or self.settings.beam_size,
-                        length_penalty=self.settings.length_penalty, temperature=temperature,
-                        max_len_a=self.settings.max_len_a, max_len_b=self.settings.max_len_b)
-        return [self.target_tokenizer.decode(i) for i in ids]
-
-
-def load_translator(record: Record, *, tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
-                    runs_root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Translator:
-    """The model of a finished run (from its final local checkpoint) with matching tokenizers.
-
-    ``tokenizers`` (source, target) default to those saved beside the checkpoint; tokenizers that
-    are not the ones the model was trained with (fingerprints) are refused with LsbookError.
-    """
-    run_dir = (Path(runs_root) if runs_root is not None else default_runs_root()) / record.key
-    settings = TranslationSettings(**{k: (tuple(v) if isinstance(v, list) else v)
-                                      for k, v in record.config["translation"].items()})
-    checkpoint = read_checkpoint(run_dir / "checkpoint.pt", record.key)
-    recipe = record.recipe
-    if checkpoint is None or checkpoint["epoch"] != recipe.epochs:
-        raise LsbookError(f"run {record.key} has no finished checkpoint in {run_dir}; its weights are kept "
-                          "only where it was trained (rerun it there, or train it here)")
-    if tokenizers is None:
-        tokenizers = load_tokenizers(run_dir, settings.source, settings.target)
-    expected = {role: record.metrics["tokenizers"][role]["fingerprint"] for role in ("source", "target")}
-    check_fingerprints(expected, *tokenizers, where=f"run {record.key}")
-    from lsbook.models import build
-
-    model = build("transformer", tokenizers[1].vocab_size, src_vocab=tokenizers[0].vocab_size, pad_id=PAD_ID,
-                  **recipe.model_kwargs)
-    model.load_state_dict(checkpoint["model"])
-    return Translator(model.to(device).eval(), tokenizers[0], tokenizers[1], settings)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,165 @@
+"""What a translation run is: its settings per profile, its resolved recipe, its config and store key.
+
+A run's identity is the resolved ``transformer-multi30k`` recipe (optimiser, epochs, batch size,
+model size: :mod:`lsbook.recipes`, :mod:`lsbook.profiles`, plus this module's RECIPE_CHANGES) and
+:class:`TranslationSettings` (languages, vocabulary, decoding, temperatures), α, seed and the
+engine version — the conventions of :func:`lsbook.train.plan_run`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lsbook import ENGINE_VERSION
+from lsbook.data.text import check_language_pair
+from lsbook.errors import LsbookError
+from lsbook.recipes import PROFILES, Recipe, json_ready, resolve
+from lsbook.store import config_key
+from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
+
+RECIPE = "transformer-multi30k"
+# Figure 5's temperature axis (0.5 to 2); the paper profile evaluates every point of it.
+TEMPERATURE_GRID = (0.5, 0.625, 0.75, 0.875, 1.0, 1.125, 1.25, 1.375, 1.5, 1.625, 1.75, 1.875, 2.0)
+
+
+@dataclass(frozen=True)
+class TranslationSettings:
+    """What a translation run needs beyond its recipe; every field enters the run's key."""
+
+    source: str = "en"  # source language: the replication translates English ...
+    target: str = "de"  # ... into German (seed 2.1, "Multi30k")
+    vocab_size: int = 8000  # byte-level BPE vocabulary per language, trained on the train split only
+    beam_size: int = 4  # beam search for BLEU (orig.: beam search; tensor2tensor's default beam 4)
+    length_penalty: float = 0.6  # GNMT length normalisation α (tensor2tensor's default 0.6)
+    max_len_a: float = 1.5  # a hypothesis has at most a·|source| + b tokens (EOS included)
+    max_len_b: int = 10
+    temperatures: tuple[float, ...] = TEMPERATURE_GRID  # T of the token ECE/NLL curves (Figure 5)
+    bleu_temperatures: tuple[float, ...] = TEMPERATURE_GRID  # T at which beam search is rerun for BLEU
+    n_bins: int = 15  # ECE bins, as both papers
+    eval_batch_size: int = 128  # sentences per teacher-forced / decoding batch (no effect on results)
+    num_examples: int = 8  # example translations kept in the record (the first test sentences)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "temperatures", tuple(float(t) for t in self.temperatures))
+        object.__setattr__(self, "bleu_temperatures", tuple(float(t) for t in self.bleu_temperatures))
+        object.__setattr__(self, "length_penalty", float(self.length_penalty))
+        object.__setattr__(self, "max_len_a", float(self.max_len_a))
+
+    def validate(self) -> "TranslationSettings":
+        check_language_pair(self.source, self.target)
+        for name in ("vocab_size", "beam_size", "max_len_b", "n_bins", "eval_batch_size"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.num_examples, "num_examples", minimum=0)
+        if not self.length_penalty >= 0:
+            raise LsbookError(f"length_penalty must be >= 0, got {self.length_penalty!r}")
+        if not self.max_len_a >= 0:
+            raise LsbookError(f"max_len_a must be >= 0, got {self.max_len_a!r}")
+        for name in ("temperatures", "bleu_temperatures"):
+            values = getattr(self, name)
+            if 1.0 not in values:
+                raise LsbookError(f"{name} must include T = 1 (the untempered model), got {values!r}")
+            for t in values:
+                check_temperature(t, name)
+        return self
+
+    def replace(self, **changes: Any) -> "TranslationSettings":
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise LsbookError(f"unknown translation setting(s) {', '.join(unknown)}; allowed: "
+                              f"{', '.join(f.name for f in dataclasses.fields(self))}")
+        return dataclasses.replace(self, **changes).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready(dataclasses.asdict(self))
+
+
+# Per profile. cpu: the full data with half the vocabulary (the output layer dominates the cost of
+# the small cpu model) and every other temperature of the grid; smoke: a few hundred sentences
+# (the recipe's subsets), a tiny vocabulary, 3 temperatures.
+CPU_TEMPERATURES = TEMPERATURE_GRID[::2]  # 0.5, 0.75, ..., 2.0
+SETTINGS: dict[str, TranslationSettings] = {
+    "paper": TranslationSettings(),
+    "cpu": TranslationSettings(vocab_size=4000, temperatures=CPU_TEMPERATURES, bleu_temperatures=CPU_TEMPERATURES),
+    "smoke": TranslationSettings(vocab_size=1000, beam_size=2, temperatures=(0.5, 1.0, 2.0),
+                                 bleu_temperatures=(0.5, 1.0, 2.0), num_examples=3),
+}
+
+
+# Recipe fields that the Transformer's profiles change beyond lsbook.profiles (applied after it, so
+# they show in the run's resolved recipe and key). cpu: the small model gets only 3 epochs, in which
+# the paper's lr 1e-4 (tuned for d_model 512 and 18 epochs) leaves it barely trained; 1e-3 is what
+# Adam with the Transformer schedule peaks at for d_model 128 (Vaswani et al. 2017, Eq. 3).
+# smoke: 100 validation and test sentences instead of 256 (an untrained model decodes each one to
+# its length limit, a dozen times over).
+RECIPE_CHANGES: dict[str, dict[str, Any]] = {
+    "cpu": {"lr": 1e-3},
+    "smoke": {"val_subset": 100, "test_subset": 100},
+}
+
+
+def with_profile_changes(recipe: Recipe, profile: str, unless_changed_from: Recipe | None = None) -> Recipe:
+    """``recipe`` (lsbook.profiles applied) with this module's RECIPE_CHANGES for ``profile``; a field
+    where ``recipe`` differs from ``unless_changed_from`` (a caller's override) is left as it is."""
+    if recipe.model != "transformer":
+        return recipe
+    changes = {k: v for k, v in RECIPE_CHANGES.get(profile, {}).items() if getattr(recipe, k) != v
+               and (unless_changed_from is None or getattr(recipe, k) == getattr(unless_changed_from, k))}
+    return recipe.replace(**changes) if changes else recipe
+
+
+def settings_for(profile: str) -> TranslationSettings:
+    check_choice(profile, PROFILES, "profile")
+    return SETTINGS[profile].validate()
+
+
+@dataclass(frozen=True)
+class TranslationPlan:
+    """A translation run before it runs: resolved recipe, settings, config and store key."""
+
+    recipe: Recipe
+    settings: TranslationSettings
+    config: dict[str, Any]
+    key: str
+
+
+def plan_translation_run(alpha: float, seed: int, profile: str, *, recipe: str | Recipe = RECIPE,
+                         settings: TranslationSettings | None = None) -> TranslationPlan:
+    """Check every argument and compute the run's config and key (nothing is written)."""
+    check_choice(profile, PROFILES, "profile")
+    if isinstance(recipe, Recipe):
+        resolved = recipe.validate()
+        if recipe.name == RECIPE:  # e.g. from lsbook.train.ensure_run, perhaps with overrides:
+            resolved = with_profile_changes(resolved, profile, unless_changed_from=resolve(RECIPE, profile))
+    else:
+        resolved = with_profile_changes(resolve(str(recipe), profile), profile)
+    if resolved.model != "transformer":
+        raise LsbookError(f"recipe {resolved.name!r} trains a {resolved.model!r}, not a transformer")
+    if resolved.schedule != "constant" or resolved.lr_multipliers or resolved.weight_decay_on is not None:
+        raise LsbookError(f"recipe {resolved.name!r}: translation runs train every parameter at one constant "
+                          f"learning rate (schedule 'constant', no lr_multipliers or weight_decay_on)")
+    alpha = check_alpha(alpha)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LsbookError(f"seed must be an integer >= 0, got {seed!r}")
+    settings = (settings or settings_for(profile)).validate()
+    config = json_ready({
+        "recipe": resolved.name,
+        "profile": profile,
+        "alpha": alpha,
+        "seed": int(seed),
+        "engine_version": ENGINE_VERSION,
+        "dataset": resolved.dataset,
+        "model": resolved.model,
+        "num_classes": settings.vocab_size,   # requested target vocabulary (the head's outputs)
+        "teacher_key": None,
+        "distill": None,
+        "step_callback": None,
+        "resolved_recipe": resolved.to_dict(),
+        "translation": settings.to_dict(),
+    })
+    return TranslationPlan(resolved, settings, config, config_key(config))
+
+
