@@ -19,7 +19,13 @@ def test_every_toc_entry_is_a_file_and_the_chapters_are_notebooks():
         assert (chapters.REPO_ROOT / f"{entry}.md").is_file(), entry
     assert NAMES[:3] == ["intro", "label_smoothing", "accuracy"]
     assert {"penultimate", "calibration", "transformer", "distillation", "mutual_information",
-            "appendix"} <= set(NAMES)
+            "what_was_run"} <= set(NAMES)
+
+
+def test_the_appendix_executes_after_every_other_chapter():
+    # Sphinx reads (and myst-nb executes) documents in sorted order of their names; the appendix
+    # lists every stored run, so it must come last to see the runs the other chapters trained.
+    assert sorted(NAMES)[-1] == "what_was_run"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -31,7 +37,7 @@ def test_chapter_has_one_documented_parameters_cell(name):
     text = chapters.chapter_path(name).read_text()
     parameters_cell = text.index(":tags: [parameters]")
     assert parameters_cell < len(text) // 2 + 2000, f"{name}: the parameters cell should be near the top"
-    if name not in ("intro", "appendix"):  # every parameter is explained in the prose above it
+    if name not in ("intro", "what_was_run"):  # every parameter is explained in the prose above it
         prose = text[:parameters_cell]
         for key in parameters:
             assert f"`{key}`" in prose, f"{name}: parameter {key} is not documented in the prose"
