@@ -65,6 +65,14 @@ def test_findings_text_reads_the_records(grid):
     assert report.findings_text(RunGrid("transformer-multi30k", "cpu", (0.0,), (0,))) == "No stored run at this profile."
 
 
+def test_calibration_text_reads_the_records(grid):
+    text = report.calibration_text(grid)
+    zero, smoothed = grid.records[(0.0, 0)].metrics, grid.records[(0.1, 0)].metrics
+    assert f"ECE is {zero['test_ece']:.3f} at T = 1" in text and f"T = {zero['val_temperature']:.2f}" in text
+    assert f"{smoothed['test_ece']:.3f} (α = 0.1)" in text
+    assert ("underconfident" in text) == any(r.metrics["val_temperature"] < 1 for r in grid.all())
+
+
 def test_translation_table_and_numbers(grid):
     table = report.translation_table(grid)
     assert table.count("\n") == 2 + 2

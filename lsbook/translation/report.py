@@ -191,6 +191,37 @@ def summary_numbers(grid: RunGrid) -> dict[str, float]:
     return numbers
 
 
+def calibration_text(grid: RunGrid) -> str:
+    """Sentences on Table 3's row (means over seeds): ECE of α = 0 at T = 1 and at its fitted T, of
+    each α > 0 at T = 1, and which models the fitted T calls over- or underconfident."""
+    present = [a for a in grid.alphas if grid.at(a)]
+    if not present:
+        return "No stored run at this profile."
+    ece = {a: mean_std(_values(grid, a, "test_ece"))[0] for a in present}
+    fitted = {a: mean_std(_values(grid, a, "val_temperature"))[0] for a in present}
+    parts = []
+    if 0.0 in present:
+        scaled = mean_std(_values(grid, 0.0, "test_ece_at_val_temperature"))[0]
+        parts.append(f"Without label smoothing our Transformer's test-token ECE is {ece[0.0]:.3f} at T = 1 and "
+                     f"{scaled:.3f} at the temperature fitted on the validation tokens, T = {fitted[0.0]:.2f}.")
+    smoothed = [a for a in present if a > 0]
+    if smoothed:
+        parts.append("With label smoothing (T = 1) it is " + ", ".join(f"{ece[a]:.3f} (α = {a:g})" for a in smoothed)
+                     + ".")
+    over = [a for a in present if fitted[a] > 1.0]
+    under = [a for a in present if fitted[a] < 1.0]
+    describe = lambda alphas: ", ".join(f"{a:g}" for a in alphas)  # noqa: E731
+    if over:
+        parts.append(f"A fitted T above 1 (α = {describe(over)}) marks an overconfident model, whose "
+                     "probabilities the temperature flattens;")
+    if under:
+        parts.append(f"{'a' if over else 'A'} fitted T below 1 (α = {describe(under)}) marks an underconfident one, "
+                     "whose probabilities it sharpens.")
+    elif over:
+        parts[-1] = parts[-1].rstrip(";") + "."
+    return " ".join(parts)
+
+
 def findings_text(grid: RunGrid) -> str:
     """Sentences on what the stored runs show (means over seeds): BLEU, NLL and the temperature
     that minimises test ECE on the grid, per α — the claims of the replication's Section 5.3."""
