@@ -196,7 +196,7 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
     run_dir = Path(runs_root) if runs_root is not None else default_runs_root()
     run_dir = run_dir / plan.key
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(run_dir / "lock"):
+    with exclusive_lock(run_dir / "lock"):
         stored = store.get(plan.key, plan.config)  # another process may have finished it meanwhile
         if stored is not None and keep_model and not stored.has_model:
             weights = finished_weights(run_dir / "checkpoint.pt", plan)
@@ -243,7 +243,7 @@ def deterministic_algorithms(device: torch.device) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
+def exclusive_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (one trainer per run; released when a process dies)."""
     try:
         import fcntl

@@ -21,13 +21,12 @@ committed); :func:`lsbook.translation.translator.load_translator` reads them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from lsbook.errors import TrainingDivergedError
 from lsbook.losses import label_smoothing_cross_entropy
 from lsbook.recipes import Recipe
 from lsbook.store import Record, Store, provenance
+from lsbook.train import exclusive_lock
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
 from lsbook.translation.evaluation import eval_batches, evaluate_translation
 from lsbook.translation.metrics import teacher_forced_logits, token_calibration
@@ -232,7 +232,7 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
     run_dir = Path(runs_root) if runs_root is not None else default_runs_root()
     run_dir = run_dir / plan.key
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(run_dir / "lock"):
+    with exclusive_lock(run_dir / "lock"):
         stored = store.get(plan.key, plan.config)  # another process may have finished it meanwhile
         if stored is None:
             (run_dir / "config.json").write_text(json.dumps(plan.config, indent=1, sort_keys=True) + "\n")
@@ -241,22 +241,6 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
             stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
                                       provenance=outcome.provenance, arrays=outcome.arrays))
     return stored
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (one trainer per run; released when the process dies)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _log(enabled: bool, message: str) -> None:
