@@ -21,7 +21,10 @@ import lsbook  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch starts it
 import torch
 
 from lsbook.recipes import resolve
-from lsbook.train import load_run_data, make_objective, make_optimizer, pick_device, train_epoch
+from lsbook.optimisation import make_objective, make_optimizer
+from lsbook.run_data import load_run_data
+from lsbook.runtime import pick_device
+from lsbook.train import train_epoch
 
 
 def layer_shapes(recipe) -> list[tuple[int, int]]:

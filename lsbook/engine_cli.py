@@ -86,7 +86,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from lsbook.store import Store
-    from lsbook.train import ensure_run, pick_device, plan_run
+    from lsbook.runtime import pick_device
+    from lsbook.train import ensure_run, plan_run
 
     overrides = _overrides(args)
     plan = plan_run(args.recipe, args.alpha, args.seed, args.profile, overrides=overrides)
@@ -137,7 +138,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lsbook.store import Store
-    from lsbook.train import ensure_run, pick_device, plan_run
+    from lsbook.runtime import pick_device
+    from lsbook.train import ensure_run, plan_run
 
     overrides = _overrides(args)
     pick_device(args.device)

@@ -45,7 +45,6 @@ def label_smoothing_cross_entropy(
         logits, labels = logits[keep], labels[keep]
     if labels.numel() == 0:
         raise LsbookError("label_smoothing_cross_entropy got no (non-ignored) examples")
-    num_classes = logits.shape[-1]
     log_probs = F.log_softmax(logits, dim=-1)
     # H(y^LS, p) = (1-α)·(-log p_y) + (α/K)·Σ_k (-log p_k)
     nll = -log_probs.gather(1, labels.long().unsqueeze(1)).squeeze(1)

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from lsbook.errors import LsbookError
 
@@ -143,8 +144,22 @@ def draw_reliability(ax_accuracy, ax_counts, series: Mapping[str, object]) -> No
     ax_accuracy.legend(fontsize="x-small", loc="upper left")
     ax_counts.set_xlim(0, 1)
     ax_counts.set_yscale("symlog", linthresh=1)
+    # Counts are never negative: the axis starts at 0 (empty bins lie on it) instead of
+    # autoscaling into the negative half of the symlog scale, and its ticks are 0, 1, 10, ...
+    top = max((float(np.max(bins.counts)) for bins in series.values() if np.size(bins.counts)), default=0.0)
+    ax_counts.set_ylim(0, max(1.0, top) * 1.5)
+    ax_counts.yaxis.set_major_formatter(FuncFormatter(_count_label))
     ax_counts.set_xlabel("confidence")
     ax_counts.set_ylabel("examples per bin", fontsize="small")
+
+
+def _count_label(value: float, _position=None) -> str:
+    """Tick label of the per-bin count axis: a non-negative integer (powers of ten above 10⁴)."""
+    if value < 0 or not math.isfinite(value):
+        return ""
+    if value < 1e4:
+        return f"{round(value):d}"
+    return f"$10^{{{round(math.log10(value))}}}$"
 
 
 def reliability_series(base_record, smoothed_records: Sequence = (), temperature: float | None = None,

@@ -129,13 +129,37 @@ class Record:
             raise StoreError(f"run {self.key} has no stored weights ({self.model_path}); train it "
                              "again with keep_model=True (python -m lsbook train ... --keep-model)")
         recipe = self.recipe
-        model = build(recipe.model, self.config["num_classes"], **recipe.model_kwargs)
+        if recipe.model == "transformer":
+            target_vocab, sizes = self._transformer_vocab_sizes()
+            model = build("transformer", target_vocab, **sizes, **recipe.model_kwargs)
+        else:
+            model = build(recipe.model, self.config["num_classes"], **recipe.model_kwargs)
         try:
             state = torch.load(self.model_path, map_location=device, weights_only=True)
             model.load_state_dict(state)
         except Exception as error:  # noqa: BLE001
             raise StoreError(f"damaged weights file {self.model_path}: {error}") from error
         return model.to(device).eval()
+
+    def _transformer_vocab_sizes(self) -> tuple[int, dict[str, int]]:
+        """(target vocabulary, {src_vocab, pad_id}) of a translation run's Transformer.
+
+        The sizes are those of the tokenizers the run trained with (its metrics' ``tokenizers``),
+        not the config's requested ``num_classes``: byte-level BPE may learn fewer merges.
+        """
+        from lsbook.data.text import PAD_ID
+
+        tokenizers = self.metrics.get("tokenizers")
+        sizes = {}
+        for role in ("source", "target"):
+            entry = tokenizers.get(role) if isinstance(tokenizers, Mapping) else None
+            size = entry.get("vocab_size") if isinstance(entry, Mapping) else None
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise StoreError(f"run {self.key} ({self.path}): cannot rebuild its Transformer, the record "
+                                 f"lacks metrics['tokenizers']['{role}']['vocab_size']; use "
+                                 "lsbook.translation.translator.load_translator(record) instead")
+            sizes[role] = size
+        return sizes["target"], {"src_vocab": sizes["source"], "pad_id": PAD_ID}
 
     def summary(self) -> str:
         """A few lines for people: what the run is and its headline metrics."""

@@ -17,13 +17,13 @@ for distillation students). The loop (seed Section 2.2 for the recipes' meaning)
   last checkpoint and ends bitwise equal to an uninterrupted run (tests/test_train.py).
 
 Checkpoints live in ``$LSBOOK_RUNS`` or ``<repo>/runs/<key>/`` (not committed); finished runs go to
-the results store (:mod:`lsbook.store`).
+the results store (:mod:`lsbook.store`). The parts: :mod:`lsbook.run_data` (splits in memory),
+:mod:`lsbook.optimisation` (optimiser, schedule, loss), :mod:`lsbook.evaluation` (logits, features,
+metrics), :mod:`lsbook.runtime` (device, determinism, lock, checkpoint files).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import json
 import math
@@ -31,8 +31,7 @@ import os
 import random
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,36 +43,17 @@ from tqdm.auto import tqdm
 
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError, TrainingDivergedError
+from lsbook.evaluation import penultimate_features, predict_logits, split_metrics
+from lsbook.optimisation import lr_factor, make_objective, make_optimizer
 from lsbook.recipes import PROFILES, Recipe, json_ready, resolve
-from lsbook.store import REPO_ROOT, Record, Store, config_key, provenance
+from lsbook.run_data import RunData, load_run_data
+from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
+                            pick_device, read_checkpoint, write_checkpoint)
+from lsbook.store import Record, Store, config_key, provenance
 from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
 
-CHECKPOINT_FORMAT = 1
 DISTILL_LOSSES = ("replication", "original")
-SUBSET_SEED = 20231101  # which examples a profile's subset keeps: fixed, not the run's seed
-SYNTHETIC_SEED = 4242  # smoke stand-in images: fixed
-SYNTHETIC_SIZES = {"train": 512, "val": 256, "test": 256}
 StepCallback = Callable[[int, nn.Module], Any]
-
-
-def default_runs_root() -> Path:
-    """Where checkpoints go: ``$LSBOOK_RUNS`` or ``<repo>/runs``."""
-    return Path(os.environ.get("LSBOOK_RUNS") or REPO_ROOT / "runs")
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto": CUDA when present, else CPU; otherwise the named device, checked."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise LsbookError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from error
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise LsbookError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    if chosen.type not in ("cpu", "cuda"):
-        raise LsbookError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
-    return chosen
 
 
 # --- Run identity ------------------------------------------------------------------------------
@@ -217,51 +197,12 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
     return stored
 
 
-# --- Helpers: determinism, locking, teachers -------------------------------------------------------
-
-@contextlib.contextmanager
-def deterministic_algorithms(device: torch.device) -> Iterator[None]:
-    """On GPUs: deterministic kernels while training (restored afterwards), warning where none exists.
-
-    On the CPU the kernels a run uses are deterministic already (tests/test_train.py checks bitwise
-    equality), and switching the global flag there costs an import of torch's compiler stack.
-    """
-    if device.type != "cuda":
-        yield
-        return
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    previous = (torch.are_deterministic_algorithms_enabled(),
-                torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = previous[2], previous[3]
-
-
-@contextlib.contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (one trainer per run; released when a process dies)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
+# --- Teachers and seeds ---------------------------------------------------------------------------
 
 def finished_weights(path: Path, plan: RunPlan) -> dict[str, torch.Tensor] | None:
     """The final weights from a run's local checkpoint if it finished training, else None."""
-    state = _read_checkpoint(path)
-    if state is None or state.get("key") != plan.key or state["epoch"] != plan.recipe.epochs:
+    state = read_checkpoint(path, key=plan.key, engine_version=ENGINE_VERSION)
+    if state is None or state["epoch"] != plan.recipe.epochs:
         return None
     return state["model"]
 
@@ -286,206 +227,6 @@ def load_teacher(teacher: Record, device: torch.device, runs_root=None) -> nn.Mo
 def derived_seed(seed: int, purpose: str) -> int:
     """An independent 63-bit seed for one use of a run's seed (so streams are not the same)."""
     return int.from_bytes(hashlib.sha256(f"{purpose}:{seed}".encode()).digest()[:8], "big") >> 1
-
-
-# --- Data ----------------------------------------------------------------------------------------
-
-@dataclass
-class RunData:
-    """The three splits of a run in memory (uint8 images on the training device) + transforms."""
-
-    train: tuple[torch.Tensor, torch.Tensor]  # images uint8 [N,C,H,W], labels int64 [N]
-    val: tuple[torch.Tensor, torch.Tensor]
-    test: tuple[torch.Tensor, torch.Tensor]
-    class_names: list[str]
-    transforms: Any  # lsbook.data.augment.Transforms
-
-
-def _subset(images: torch.Tensor, labels: torch.Tensor, size: int | None, salt: int):
-    """The first ``size`` examples of a fixed permutation (sorted), or everything."""
-    if size is None or size >= len(labels):
-        return images, labels
-    generator = torch.Generator().manual_seed(SUBSET_SEED + salt)
-    keep = torch.randperm(len(labels), generator=generator)[:size].sort().values
-    return images[keep], labels[keep]
-
-
-def synthetic_split(dataset: str, split: str, size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Smoke stand-in: per-class random templates plus noise, uint8 of the dataset's image shape."""
-    from lsbook.data.registry import get_dataset
-
-    info = get_dataset(dataset)
-    count = size or SYNTHETIC_SIZES[split]
-    generator = torch.Generator().manual_seed(SYNTHETIC_SEED + ("train", "val", "test").index(split))
-    templates = torch.randint(0, 256, (info.num_classes, *info.image_shape),
-                              generator=torch.Generator().manual_seed(SYNTHETIC_SEED))
-    labels = torch.randint(0, info.num_classes, (count,), generator=generator)
-    noise = torch.randint(-60, 61, (count, *info.image_shape), generator=generator)
-    images = (templates[labels] + noise).clamp(0, 255).to(torch.uint8)
-    return images, labels
-
-
-@functools.lru_cache(maxsize=3)
-def _load_split(name: str, split: str, original_split: bool):
-    """lsbook.data.load_split, kept in memory for the next run of a sweep (one dataset's splits)."""
-    from lsbook.data.load import load_split
-
-    return load_split(name, split, original_split=original_split)
-
-
-def load_run_data(recipe: Recipe, device: torch.device) -> RunData:
-    """The splits a recipe trains and evaluates on (profile subsets applied), on ``device``."""
-    from lsbook.data.augment import make_transforms
-    from lsbook.data.registry import get_dataset
-
-    info = get_dataset(recipe.dataset)
-    if info.kind != "image":
-        raise LsbookError(f"recipe {recipe.name!r} trains on {info.kind} data; lsbook.train handles "
-                          "image classifiers (the Transformer has its own trainer)")
-    sizes = {"train": recipe.train_subset, "val": recipe.val_subset, "test": recipe.test_subset}
-    splits, class_names = {}, list(info.class_names)
-    for salt, split in enumerate(("train", "val", "test")):
-        if recipe.synthetic_data:
-            images, labels = synthetic_split(info.name, split, sizes[split])
-            class_names = class_names or [f"class {k}" for k in range(info.num_classes)]
-        else:
-            loaded = _load_split(info.name, split, recipe.original_split)
-            images, labels = loaded.images, loaded.labels
-            class_names = list(loaded.class_names)
-        images, labels = _subset(images, labels, sizes[split], salt)
-        splits[split] = (images.to(device).contiguous(), labels.to(device))
-    return RunData(splits["train"], splits["val"], splits["test"], class_names, make_transforms(info.name))
-
-
-# --- Optimisation --------------------------------------------------------------------------------
-
-def _matches(name: str, prefix: str) -> bool:
-    return name == prefix or name.startswith(prefix + ".")
-
-
-def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
-    """Parameters grouped by (lr multiplier, weight decay) per the recipe's layer rules."""
-    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        prefixes = [p for p in recipe.lr_multipliers if _matches(name, p)]
-        multiplier = recipe.lr_multipliers[max(prefixes, key=len)] if prefixes else 1.0
-        decayed = recipe.weight_decay_on is None or any(_matches(name, p) for p in recipe.weight_decay_on)
-        groups.setdefault((multiplier, recipe.weight_decay if decayed else 0.0), []).append(parameter)
-    return [{"params": params, "lr_multiplier": mult, "weight_decay": wd, "lr": recipe.lr * mult}
-            for (mult, wd), params in groups.items()]
-
-
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """SGD (momentum, dampening, Nesterov) or Adam over the recipe's parameter groups."""
-    groups = parameter_groups(model, recipe)
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=recipe.lr, betas=recipe.adam_betas, eps=recipe.adam_eps)
-    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, dampening=recipe.dampening,
-                           nesterov=recipe.nesterov)
-
-
-def lr_factor(recipe: Recipe, epoch: int, step: int, total_steps: int) -> float:
-    """Schedule factor of the base learning rate at global ``step`` (0-based) in ``epoch``."""
-    if recipe.schedule == "linear":  # decays to 0 over all steps (seed 2.2: "linearly ... to 0")
-        return 1.0 - step / total_steps
-    if recipe.schedule == "multistep":
-        return recipe.lr_gamma ** sum(epoch >= m for m in recipe.lr_milestones)
-    if recipe.schedule == "step":
-        return recipe.lr_gamma ** (epoch // recipe.lr_step_epochs)
-    return 1.0
-
-
-def make_objective(recipe: Recipe, alpha: float, distill: dict | None,
-                   teacher_model: nn.Module | None) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """loss(logits, labels, inputs) × the recipe's loss multiplier."""
-    from lsbook import losses
-
-    multiplier = recipe.loss_multiplier
-    if distill is None:
-        return lambda logits, labels, _: losses.label_smoothing_cross_entropy(logits, labels, alpha) * multiplier
-    temperature, beta = distill["temperature"], distill["beta"]
-
-    def distillation(logits: torch.Tensor, labels: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            teacher_logits = teacher_model(inputs)  # [B, K], the same augmented batch
-        if distill["loss"] == "replication":
-            loss = losses.distillation_loss_replication(logits, teacher_logits / temperature, labels, beta=beta)
-        else:
-            loss = losses.distillation_loss_original(logits, teacher_logits, temperature, beta=beta, labels=labels)
-        return loss * multiplier
-
-    return distillation
-
-
-# --- Evaluation ----------------------------------------------------------------------------------
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, transforms, batch_size: int) -> torch.Tensor:
-    """Eval-mode logits of every image: float32 [N, K] on the CPU."""
-    model.eval()
-    out = [model(transforms.eval(images[i:i + batch_size])).float().cpu()
-           for i in range(0, len(images), batch_size)]
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def penultimate_features(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, classes,
-                         per_class: int, transforms, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``model.features`` of the first ``per_class`` examples of each plot class: [M, n], [M]."""
-    picked = [torch.nonzero(labels == c).flatten()[:per_class] for c in classes]
-    index = torch.cat(picked) if picked else torch.empty(0, dtype=torch.long, device=labels.device)
-    if len(index) == 0 or not hasattr(model, "features"):
-        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-    model.eval()
-    chunks = [model.features(transforms.eval(images[index[i:i + batch_size]])).float().cpu()
-              for i in range(0, len(index), batch_size)]
-    return torch.cat(chunks).numpy(), labels[index].cpu().numpy()
-
-
-def split_metrics(prefix: str, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Accuracy, NLL and 15-bin ECE (Section 5) of one split's logits."""
-    from lsbook.calibration import accuracy, expected_calibration_error, negative_log_likelihood
-
-    labels = labels.cpu()
-    if len(labels) == 0:
-        return {}
-    return {f"{prefix}_accuracy": accuracy(logits, labels),
-            f"{prefix}_nll": negative_log_likelihood(logits, labels),
-            f"{prefix}_ece": expected_calibration_error(logits, labels)}
-
-
-# --- Checkpoints ---------------------------------------------------------------------------------
-
-def _write_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any] | None:
-    """A checkpoint written by this engine version, or None (absent or unusable: start afresh)."""
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # noqa: BLE001
-        print(f"warning: ignoring unreadable checkpoint {path} ({error}); training from the start",
-              file=sys.stderr)
-        return None
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("engine_version") != ENGINE_VERSION:
-        print(f"warning: ignoring checkpoint {path} of another engine version; training from the start",
-              file=sys.stderr)
-        return None
-    return state
 
 
 def _json_number(value: Any) -> Any:
@@ -576,8 +317,8 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
     total_steps = steps_per_epoch * recipe.epochs
     start = {"epoch": 0, "global_step": 0, "history": [], "step_log": [], "wall_seconds": 0.0, "resumes": 0}
     checkpoint_path = run_dir / "checkpoint.pt"
-    state = _read_checkpoint(checkpoint_path)
-    if state is not None and state.get("key") == plan.key:
+    state = read_checkpoint(checkpoint_path, key=plan.key, engine_version=ENGINE_VERSION)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -630,7 +371,7 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
         history.append(entry)
         bar.set_postfix(epoch=epoch + 1, loss=f"{entry['train_loss']:.3f}",
                         test_acc=f"{entry.get('test_accuracy', float('nan')):.4f}")
-        _write_checkpoint(checkpoint_path, {
+        write_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "engine_version": ENGINE_VERSION, "key": plan.key,
             "epoch": epoch + 1, "global_step": global_step, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "generator": generator.get_state(),

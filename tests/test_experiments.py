@@ -151,7 +151,9 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     assert sorted(by_teacher[teachers[0].key]) == [1.0, 4.0] and by_teacher[teachers[1].key] == [1.0]
 
     # γ is stored per (teacher, T) and equals Eq. 3 on the teacher's training logits.
-    from lsbook.train import load_run_data, load_teacher, predict_logits
+    from lsbook.evaluation import predict_logits
+    from lsbook.run_data import load_run_data
+    from lsbook.train import load_teacher
 
     model = load_teacher(teachers[0], torch.device("cpu"), runs)
     data = load_run_data(teachers[0].recipe, torch.device("cpu"))

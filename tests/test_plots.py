@@ -86,6 +86,27 @@ def test_reliability_diagram_has_counts_under_each_panel(tmp_path):
     assert step.get_ydata().sum() == 50
 
 
+def test_reliability_count_axis_is_non_negative_with_empty_bins(tmp_path):
+    from lsbook.calibration import ReliabilityBins
+
+    edges = np.linspace(0, 1, 16)
+    counts = np.zeros(15, dtype=np.int64)
+    counts[[3, 10, 14]] = [5, 200, 3000]  # twelve empty bins
+    centres = np.where(counts > 0, (edges[:-1] + edges[1:]) / 2, np.nan)
+    fig = plots.reliability_diagram({"p": {"s": ReliabilityBins(edges, counts, centres, centres)},
+                                     "empty": {"none": ReliabilityBins(edges, np.zeros(15, np.int64),
+                                                                       np.full(15, np.nan), np.full(15, np.nan))}})
+    save(fig, tmp_path, "reliability_empty_bins")
+    for ax in [ax for ax in fig.axes if ax.get_ylabel() == "examples per bin"]:
+        bottom, top = ax.get_ylim()
+        assert bottom == 0 and top >= 1
+        ticks = [t for t in ax.get_yticks() if bottom <= t <= top]
+        labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert ticks and min(ticks) == 0 and all(float(t).is_integer() for t in ticks)
+        assert labels and all(label.isdigit() for label in labels), labels
+        assert min(ax.get_lines()[0].get_ydata()) == 0  # empty bins drawn at 0
+
+
 def test_reliability_series_uses_a_given_temperature():
     record = fake_record(0.0)
     series = plots.reliability_series(record, temperature=2.0)

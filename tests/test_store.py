@@ -127,3 +127,49 @@ def test_concurrent_writers_corrupt_nothing(tmp_path):
     shared = Store(tmp_path).get(make_record(alpha=0.1, seed=0).key)
     np.testing.assert_array_equal(shared.arrays["test_logits"], make_record(0.1, 0).arrays["test_logits"])
     assert not list((tmp_path / ".tmp").iterdir())
+
+
+def _translation_record(tokenizers) -> Record:
+    """A tiny transformer-multi30k record (smoke profile) whose run used these tokenizer sizes."""
+    from lsbook.translation.settings import plan_translation_run
+
+    plan = plan_translation_run(0.1, 0, "smoke")
+    metrics = {"test_bleu": 1.0, "history": []}
+    if tokenizers is not None:
+        metrics["tokenizers"] = tokenizers
+    return Record(key=plan.key, config=plan.config, metrics=metrics, provenance={"date": "today"},
+                  arrays={"temperatures": np.array([1.0])})
+
+
+def test_load_model_rebuilds_a_transformer_with_the_runs_vocabularies(tmp_path):
+    import torch
+
+    from lsbook.data.text import PAD_ID
+    from lsbook.models import build
+
+    # the learnt vocabularies (37 en, 41 de) differ from the requested size in the config (num_classes)
+    tokenizers = {"source": {"language": "en", "fingerprint": "a", "vocab_size": 37},
+                  "target": {"language": "de", "fingerprint": "b", "vocab_size": 41}}
+    store, record = Store(tmp_path), _translation_record(tokenizers)
+    assert record.config["num_classes"] not in (37, 41)
+    torch.manual_seed(0)
+    model = build("transformer", 41, src_vocab=37, pad_id=PAD_ID, **record.recipe.model_kwargs).eval()
+    stored = store.put_model(store.put(record), model.state_dict())
+    loaded = stored.load_model()
+    assert not loaded.training
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
+    src, tgt = torch.tensor([[5, 6, 7, 2]]), torch.tensor([[1, 8, 9]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(src, tgt), model(src, tgt))
+    assert loaded(src, tgt).shape[-1] == 41
+
+
+def test_load_model_of_a_transformer_record_without_vocab_sizes_says_what_is_missing(tmp_path):
+    import torch
+
+    store = Store(tmp_path)
+    stored = store.put(_translation_record(None))
+    store.put_model(stored, {"w": torch.zeros(1)})
+    with pytest.raises(StoreError, match=r"tokenizers.*source.*vocab_size"):
+        store.get(stored.key).load_model()

@@ -18,7 +18,8 @@ import lsbook.train as train
 from lsbook.errors import LsbookError, TrainingDivergedError
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
-from lsbook.train import ensure_run, lr_factor, parameter_groups, plan_run
+from lsbook.optimisation import lr_factor, parameter_groups
+from lsbook.train import ensure_run, plan_run
 
 # Tiny runs: a few hundred examples, FCN on Fashion-MNIST (synthetic stand-ins if it is missing).
 SMALL_FCN = {"hidden": 100, "dropout": 0.0, "init": "std", "init_scale": 0.03}

@@ -126,6 +126,14 @@ def test_bleu_is_sacrebleus_corpus_bleu(german_tokenizer):
         sacrebleu.corpus_bleu(hypotheses, [GERMAN], lowercase=True).score)
 
 
+def test_uncased_bleu_ignores_case_and_cased_bleu_does_not():
+    hypotheses = ["ein mann rennt im park .", "zwei hunde spielen im schnee ."]
+    references = ["Ein Mann rennt im Park .", "Zwei Hunde spielen im Schnee ."]
+    cased, uncased = corpus_bleu(hypotheses, references), corpus_bleu(hypotheses, references, lowercase=True)
+    assert uncased.score == pytest.approx(100.0) and cased.score < 60
+    assert "case:lc" in uncased.signature and "case:mixed" in cased.signature
+
+
 def test_detokenize_drops_specials_and_outer_spaces(german_tokenizer):
     ids = german_tokenizer.encode(" Zwei Hunde spielen im Schnee. ")
     assert detokenize([[*ids, EOS_ID, 5, 6]], german_tokenizer) == ["Zwei Hunde spielen im Schnee."]

@@ -81,6 +81,25 @@ def test_translation_table_and_numbers(grid):
     assert numbers["T_0"] == grid.records[(0.0, 0)].metrics["val_temperature"]
 
 
+def test_translation_table_shows_uncased_bleu_and_a_dash_for_older_records():
+    from types import SimpleNamespace
+
+    from lsbook.gather import RunGrid
+
+    base = {"test_bleu": 30.0, "test_bleu_greedy": 29.0, "test_bleu_at_val_temperature": 30.5,
+            "test_accuracy": 0.6, "test_nll": 2.0, "test_ece": 0.05, "val_temperature": 1.1,
+            "test_ece_at_val_temperature": 0.02}
+    grid = RunGrid("transformer-multi30k", "smoke", (0.0, 0.1), (0,))
+    grid.records[(0.0, 0)] = SimpleNamespace(metrics={**base, "test_bleu_uncased": 31.25})
+    grid.records[(0.1, 0)] = SimpleNamespace(metrics=dict(base))  # stored before the uncased BLEU
+    lines = report.translation_table(grid).splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    column = header.index("BLEU uncased (beam, T = 1)")
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert cells[0][column] == "31.25" and cells[1][column] == "–"
+    assert cells[0][header.index("BLEU (beam, T = 1)")] == "30.00"
+
+
 def test_figure_data(grid):
     panels = report.reliability_panels(grid)
     (series,) = panels.values()

@@ -268,3 +268,33 @@ def test_the_engine_hands_transformer_recipes_to_the_translation_run(toy_data, t
 
     monkeypatch.setattr("lsbook.translation.run.train_translation", no_training)
     assert ensure_translation_run(0.1, 0, "smoke", store=store, runs_root=tmp_path / "runs").key == record.key
+
+
+def test_evaluation_keeps_cased_and_uncased_bleu_of_the_same_hypotheses(monkeypatch):
+    import lsbook.translation.evaluation as evaluation
+    from lsbook.data.text import PAD_ID
+    from lsbook.models import build
+
+    calls = []
+
+    def spy(hypotheses, references, *, lowercase=False):
+        result = real_bleu(hypotheses, references, lowercase=lowercase)
+        calls.append((list(hypotheses), list(references), lowercase, result.score))
+        return result
+
+    real_bleu = evaluation.corpus_bleu
+    monkeypatch.setattr(evaluation, "corpus_bleu", spy)
+    corpus = build_corpus(toy_splits(), 300)
+    torch.manual_seed(0)
+    model = build("transformer", corpus.target_tokenizer.vocab_size, src_vocab=corpus.source_tokenizer.vocab_size,
+                  pad_id=PAD_ID, **tiny_recipe().model_kwargs)
+    metrics, _ = evaluation.evaluate_translation(model, corpus, TINY_SETTINGS, torch.device("cpu"), progress=False)
+    assert "case:mixed" in metrics["bleu_signature"] and "case:lc" in metrics["bleu_uncased_signature"]
+    # the uncased scores rescore the beam-search hypotheses at T = 1 of each split, lowercased
+    assert [(refs == corpus.references(split), lowercase) for split, (_, refs, lowercase, _) in
+            zip(("val", "test"), calls)] == [(True, True), (True, True)]
+    test_hypotheses, _, _, test_score = calls[1]
+    assert metrics["test_bleu_uncased"] == test_score and metrics["val_bleu_uncased"] == calls[0][3]
+    assert [e["hypothesis"] for e in metrics["examples"]] == test_hypotheses[:TINY_SETTINGS.num_examples]
+    for split in ("val", "test"):
+        assert 0 <= metrics[f"{split}_bleu"] <= metrics[f"{split}_bleu_uncased"] <= 100

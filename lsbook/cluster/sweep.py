@@ -103,7 +103,7 @@ def run_sweep(args: argparse.Namespace, local: Callable[[argparse.Namespace], in
     Every argument is checked, and every run planned, before anything is submitted.
     """
     from lsbook.store import Store
-    from lsbook.train import default_runs_root
+    from lsbook.runtime import default_runs_root
 
     options = slurm_options(args)  # validates --executor and the resources first
     specs = list(specs) if specs is not None else specs_from_args(args)

@@ -195,7 +195,7 @@ class GridRunner:
     def _make_teacher_available(self, teacher: Record) -> None:
         """Make sure the teacher's weights can be loaded (retrains it if they are lost)."""
         from lsbook.experiments.smoothness import teacher_model
-        from lsbook.train import pick_device
+        from lsbook.runtime import pick_device
 
         teacher_model(teacher, self.store, pick_device(self.device), self.runs_root)
 

@@ -102,7 +102,9 @@ def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store
     """The run of ``setup`` at α with its MI curve: stored, or trained now with the probe."""
     import torch
 
-    from lsbook.train import ensure_run, find_run, load_run_data, pick_device
+    from lsbook.run_data import load_run_data
+    from lsbook.runtime import pick_device
+    from lsbook.train import ensure_run, find_run
 
     store = store or Store()
     recipe = setup.recipe_for(profile)

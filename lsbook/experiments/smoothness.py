@@ -70,7 +70,9 @@ def teacher_model(teacher: Record, store: Store, device: torch.device, runs_root
 def ensure_smoothness(teacher: Record, temperatures: Iterable[float], *, store: Store | None = None,
                       device: str | torch.device | None = None, runs_root=None) -> dict[float, float]:
     """γ of ``teacher`` at each temperature: stored values, the missing ones computed and stored."""
-    from lsbook.train import load_run_data, pick_device, predict_logits
+    from lsbook.evaluation import predict_logits
+    from lsbook.run_data import load_run_data
+    from lsbook.runtime import pick_device
 
     store = store or Store()
     temperatures = [check_temperature(t) for t in temperatures]

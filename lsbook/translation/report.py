@@ -160,15 +160,23 @@ def _fmt(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _optional_values(grid: RunGrid, alpha: float, name: str) -> list[float]:
+    """The metric of every run at α, or [] (shown as "–") if a run lacks it (older records)."""
+    records = grid.at(alpha)
+    return [float(r.metrics[name]) for r in records] if all(name in r.metrics for r in records) else []
+
+
 def translation_table(grid: RunGrid) -> str:
-    """Per α: test BLEU (beam, greedy, at the fitted T), token accuracy, NLL, ECE, fitted T."""
-    header = ["α", "BLEU (beam, T = 1)", "BLEU (greedy)", "BLEU at fitted T", "token accuracy [%]",
-              "NLL (T = 1)", "ECE (T = 1)", "T fitted on val", "ECE at fitted T"]
+    """Per α: test BLEU (beam cased and uncased, greedy, at the fitted T), token accuracy, NLL, ECE,
+    fitted T. Records made before the uncased BLEU was kept show "–" there."""
+    header = ["α", "BLEU (beam, T = 1)", "BLEU uncased (beam, T = 1)", "BLEU (greedy)", "BLEU at fitted T",
+              "token accuracy [%]", "NLL (T = 1)", "ECE (T = 1)", "T fitted on val", "ECE at fitted T"]
     rows = []
     for a in grid.alphas:
         if not grid.at(a):
             continue
         rows.append([f"{a:g}", format_spread(_values(grid, a, "test_bleu"), 2),
+                     format_spread(_optional_values(grid, a, "test_bleu_uncased"), 2),
                      format_spread(_values(grid, a, "test_bleu_greedy"), 2),
                      format_spread(_values(grid, a, "test_bleu_at_val_temperature"), 2),
                      format_spread(_values(grid, a, "test_accuracy"), 2, 100.0),

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,14 +37,13 @@ from lsbook.data.text import PAD_ID, bucket_batches
 from lsbook.errors import TrainingDivergedError
 from lsbook.losses import label_smoothing_cross_entropy
 from lsbook.recipes import Recipe
+from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
+                            pick_device, read_checkpoint, write_checkpoint)
 from lsbook.store import Record, Store, provenance
-from lsbook.train import exclusive_lock
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
 from lsbook.translation.evaluation import eval_batches, evaluate_translation
 from lsbook.translation.metrics import teacher_forced_logits, token_calibration
 from lsbook.translation.settings import (RECIPE, TranslationPlan, TranslationSettings, plan_translation_run)
-
-CHECKPOINT_FORMAT = 1
 
 
 # --- Training -------------------------------------------------------------------------------------
@@ -78,35 +75,6 @@ def sequence_loss(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, 
 def batch_generator(seed: int, epoch: int) -> torch.Generator:
     """The shuffling generator of one epoch: fixed by (seed, epoch), so resuming needs no state."""
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
-
-
-def write_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temporary file beside ``path``, fsync, rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def read_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
-    """This run's checkpoint, or None when absent or unusable (then training starts afresh)."""
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # noqa: BLE001 - a damaged checkpoint is not fatal
-        print(f"warning: ignoring unreadable checkpoint {path} ({error}); training from the start", file=sys.stderr)
-        return None
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("key") != key:
-        print(f"warning: ignoring checkpoint {path} of another run or format; training from the start",
-              file=sys.stderr)
-        return None
-    return state
 
 
 def prepare_corpus(plan: TranslationPlan, run_dir: Path, data_root: str | os.PathLike | None,
@@ -143,7 +111,7 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
     alpha, seed, recipe = plan.config["alpha"], plan.config["seed"], plan.recipe
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / "checkpoint.pt"
-    checkpoint = read_checkpoint(checkpoint_path, plan.key)
+    checkpoint = read_checkpoint(checkpoint_path, key=plan.key)
     corpus = prepare_corpus(plan, run_dir, data_root, checkpoint)
 
     torch.manual_seed(seed)  # initialisation and dropout
@@ -201,13 +169,6 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
 
 # --- The public entry point -----------------------------------------------------------------------
 
-def default_runs_root() -> Path:
-    """Checkpoints: ``$LSBOOK_RUNS`` or ``<repo>/runs`` (shared with lsbook.train; not committed)."""
-    from lsbook.train import default_runs_root as engine_runs_root
-
-    return engine_runs_root()
-
-
 def find_translation_run(alpha: float, seed: int, profile: str, *, store: Store | None = None,
                          recipe: str | Recipe = RECIPE, settings: TranslationSettings | None = None) -> Record | None:
     """The stored record of this run, or None (never trains)."""
@@ -221,8 +182,6 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
                            data_root: str | os.PathLike | None = None,
                            runs_root: str | os.PathLike | None = None) -> Record:
     """The stored record of a translation run; trains, evaluates and stores it first if missing."""
-    from lsbook.train import deterministic_algorithms, pick_device
-
     plan = plan_translation_run(alpha, seed, profile, recipe=recipe, settings=settings)
     store = store or Store()
     stored = store.get(plan.key, plan.config)

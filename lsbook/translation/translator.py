@@ -46,12 +46,12 @@ def load_translator(record: Record, *, tokenizers: tuple[Tokenizer, Tokenizer] |
     ``tokenizers`` (source, target) default to those saved beside the checkpoint; tokenizers that
     are not the ones the model was trained with (fingerprints) are refused with LsbookError.
     """
-    from lsbook.translation.run import default_runs_root, read_checkpoint
+    from lsbook.runtime import default_runs_root, read_checkpoint
 
     run_dir = (Path(runs_root) if runs_root is not None else default_runs_root()) / record.key
     settings = TranslationSettings(**{k: (tuple(v) if isinstance(v, list) else v)
                                       for k, v in record.config["translation"].items()})
-    checkpoint = read_checkpoint(run_dir / "checkpoint.pt", record.key)
+    checkpoint = read_checkpoint(run_dir / "checkpoint.pt", key=record.key)
     recipe = record.recipe
     if checkpoint is None or checkpoint["epoch"] != recipe.epochs:
         raise LsbookError(f"run {record.key} has no finished checkpoint in {run_dir}; its weights are kept "

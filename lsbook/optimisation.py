@@ -1,0 +1,73 @@
+"""The optimisation side of a recipe: per-layer parameter groups, the optimiser, the learning-rate
+schedule and the objective (label-smoothed cross-entropy or a distillation loss)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from lsbook.recipes import Recipe
+
+
+def _matches(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
+    """Parameters grouped by (lr multiplier, weight decay) per the recipe's layer rules."""
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        prefixes = [p for p in recipe.lr_multipliers if _matches(name, p)]
+        multiplier = recipe.lr_multipliers[max(prefixes, key=len)] if prefixes else 1.0
+        decayed = recipe.weight_decay_on is None or any(_matches(name, p) for p in recipe.weight_decay_on)
+        groups.setdefault((multiplier, recipe.weight_decay if decayed else 0.0), []).append(parameter)
+    return [{"params": params, "lr_multiplier": mult, "weight_decay": wd, "lr": recipe.lr * mult}
+            for (mult, wd), params in groups.items()]
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD (momentum, dampening, Nesterov) or Adam over the recipe's parameter groups."""
+    groups = parameter_groups(model, recipe)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=recipe.lr, betas=recipe.adam_betas, eps=recipe.adam_eps)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, dampening=recipe.dampening,
+                           nesterov=recipe.nesterov)
+
+
+def lr_factor(recipe: Recipe, epoch: int, step: int, total_steps: int) -> float:
+    """Schedule factor of the base learning rate at global ``step`` (0-based) in ``epoch``."""
+    if recipe.schedule == "linear":  # decays to 0 over all steps (seed 2.2: "linearly ... to 0")
+        return 1.0 - step / total_steps
+    if recipe.schedule == "multistep":
+        return recipe.lr_gamma ** sum(epoch >= m for m in recipe.lr_milestones)
+    if recipe.schedule == "step":
+        return recipe.lr_gamma ** (epoch // recipe.lr_step_epochs)
+    return 1.0
+
+
+def make_objective(recipe: Recipe, alpha: float, distill: dict | None,
+                   teacher_model: nn.Module | None) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """loss(logits, labels, inputs) × the recipe's loss multiplier."""
+    from lsbook import losses
+
+    multiplier = recipe.loss_multiplier
+    if distill is None:
+        return lambda logits, labels, _: losses.label_smoothing_cross_entropy(logits, labels, alpha) * multiplier
+    temperature, beta = distill["temperature"], distill["beta"]
+
+    def distillation(logits: torch.Tensor, labels: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            teacher_logits = teacher_model(inputs)  # [B, K], the same augmented batch
+        if distill["loss"] == "replication":
+            loss = losses.distillation_loss_replication(logits, teacher_logits / temperature, labels, beta=beta)
+        else:
+            loss = losses.distillation_loss_original(logits, teacher_logits, temperature, beta=beta, labels=labels)
+        return loss * multiplier
+
+    return distillation
+
