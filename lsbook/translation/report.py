@@ -18,11 +18,10 @@ import numpy as np
 
 from lsbook import paper
 from lsbook.calibration import ReliabilityBins
-from lsbook.errors import DataMissingError, LsbookError
-from lsbook.gather import RunGrid
+from lsbook.errors import LsbookError
+from lsbook.gather import RunGrid, gather
 from lsbook.pages import markdown_table
 from lsbook.tables import format_spread, mean_std
-from lsbook.translation.run import ensure_translation_run, find_translation_run
 from lsbook.translation.settings import RECIPE
 
 ORIGINAL_ROW = "transformer-wmt14"
@@ -73,22 +72,9 @@ def setup_text(profile: str) -> str:
 
 def gather_translation(alphas: Sequence[float], seeds: Sequence[int], profile: str, *, train: bool = True,
                        device: str | None = None, store=None, progress: bool = True) -> RunGrid:
-    """The translation runs at every (α, seed): stored ones, plus newly trained ones if ``train``."""
-    from lsbook.validation import check_alpha
-
-    grid = RunGrid(RECIPE, profile, tuple(check_alpha(a) for a in alphas), tuple(int(s) for s in seeds))
-    for alpha in grid.alphas:
-        for seed in grid.seeds:
-            record = find_translation_run(alpha, seed, profile, store=store)
-            if record is None and train and grid.missing_data is None:
-                try:
-                    record = ensure_translation_run(alpha, seed, profile, store=store, device=device,
-                                                    progress=progress)
-                except DataMissingError as error:
-                    grid.missing_data = str(error)
-            if record is not None:
-                grid.records[(alpha, seed)] = record
-    return grid
+    """The translation runs at every (α, seed): stored ones, plus newly trained ones if ``train``
+    (:func:`lsbook.gather.gather`; the engine hands Transformer recipes to lsbook.translation)."""
+    return gather(RECIPE, alphas, seeds, profile, train=train, device=device, store=store, progress=progress)
 
 
 def _values(grid: RunGrid, alpha: float, name: str) -> list[float]:
