@@ -8,6 +8,7 @@ Shared by the image-classifier engine (:mod:`lsbook.train`) and the translation 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import uuid
@@ -26,6 +27,18 @@ CHECKPOINT_FORMAT = 1
 def default_runs_root() -> Path:
     """Where checkpoints go: ``$LSBOOK_RUNS`` or ``<repo>/runs``."""
     return Path(os.environ.get("LSBOOK_RUNS") or REPO_ROOT / "runs")
+
+
+def run_directory(key: str, runs_root: str | os.PathLike | None = None) -> Path:
+    """The checkpoint folder of run ``key`` (created): ``runs_root`` or :func:`default_runs_root`."""
+    folder = (Path(runs_root) if runs_root is not None else default_runs_root()) / key
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_run_config(folder: Path, config: dict[str, Any]) -> None:
+    """``config.json`` beside the checkpoint: what the run in this folder is, for people."""
+    (folder / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:

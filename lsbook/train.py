@@ -25,7 +25,6 @@ metrics), :mod:`lsbook.runtime` (device, determinism, lock, checkpoint files).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import random
@@ -48,7 +47,7 @@ from lsbook.optimisation import lr_factor, make_objective, make_optimizer
 from lsbook.recipes import PROFILES, Recipe, json_ready, resolve
 from lsbook.run_data import RunData, load_run_data
 from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
-                            pick_device, read_checkpoint, write_checkpoint)
+                            pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
 from lsbook.store import Record, Store, config_key, provenance
 from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
 
@@ -173,9 +172,7 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
     if stored is not None and (stored.has_model or not keep_model):
         return stored
     chosen = pick_device(device)
-    run_dir = Path(runs_root) if runs_root is not None else default_runs_root()
-    run_dir = run_dir / plan.key
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_directory(plan.key, runs_root)
     with exclusive_lock(run_dir / "lock"):
         stored = store.get(plan.key, plan.config)  # another process may have finished it meanwhile
         if stored is not None and keep_model and not stored.has_model:
@@ -183,7 +180,7 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
             if weights is not None:  # the finished local checkpoint holds them: no need to retrain
                 return store.put_model(stored, weights)
         if stored is None or (keep_model and not stored.has_model):
-            (run_dir / "config.json").write_text(json.dumps(plan.config, indent=1, sort_keys=True) + "\n")
+            write_run_config(run_dir, plan.config)
             teacher_model = load_teacher(teacher, chosen, runs_root) if teacher is not None else None
             with deterministic_algorithms(chosen):
                 outcome = train_classifier(plan, chosen, run_dir, teacher_model=teacher_model,

@@ -21,7 +21,6 @@ committed); :func:`lsbook.translation.translator.load_translator` reads them.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -37,8 +36,8 @@ from lsbook.data.text import PAD_ID, bucket_batches
 from lsbook.errors import TrainingDivergedError
 from lsbook.losses import label_smoothing_cross_entropy
 from lsbook.recipes import Recipe
-from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
-                            pick_device, read_checkpoint, write_checkpoint)
+from lsbook.runtime import (CHECKPOINT_FORMAT, deterministic_algorithms, exclusive_lock,
+                            pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
 from lsbook.store import Record, Store, provenance
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
 from lsbook.translation.evaluation import eval_batches, evaluate_translation
@@ -188,13 +187,11 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
     if stored is not None:
         return stored
     chosen = pick_device(device)
-    run_dir = Path(runs_root) if runs_root is not None else default_runs_root()
-    run_dir = run_dir / plan.key
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = run_directory(plan.key, runs_root)
     with exclusive_lock(run_dir / "lock"):
         stored = store.get(plan.key, plan.config)  # another process may have finished it meanwhile
         if stored is None:
-            (run_dir / "config.json").write_text(json.dumps(plan.config, indent=1, sort_keys=True) + "\n")
+            write_run_config(run_dir, plan.config)
             with deterministic_algorithms(chosen):
                 outcome = train_translation(plan, chosen, run_dir, data_root=data_root, progress=progress)
             stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
