@@ -18,6 +18,7 @@ path: it is never used silently.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -189,9 +190,7 @@ def provenance(device: Any, wall_seconds: float, **extra: Any) -> dict[str, Any]
     else:
         device_name = _cpu_name()
     return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": (bool(_git("status", "--porcelain", "--untracked-files=no"))
-                      if _git("rev-parse", "HEAD") else None),
+        **code_version(),
         "lsbook_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
@@ -204,6 +203,18 @@ def provenance(device: Any, wall_seconds: float, **extra: Any) -> dict[str, Any]
         "hostname": socket.gethostname(),
         **extra,
     }
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> dict[str, Any]:
+    """The git commit (and whether the tree was dirty) of the code this process runs.
+
+    Taken once, at the first call: trainers call it when a run starts, so a commit made while a
+    long run trains is not recorded as the code that produced it.
+    """
+    commit = _git("rev-parse", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    return {"git_commit": commit, "git_dirty": dirty}
 
 
 def _git(*args: str) -> str | None:

@@ -48,7 +48,7 @@ from lsbook.recipes import PROFILES, Recipe, json_ready, resolve
 from lsbook.run_data import RunData, load_run_data
 from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
                             pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
-from lsbook.store import Record, Store, config_key, provenance
+from lsbook.store import Record, Store, code_version, config_key, provenance
 from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
 
 DISTILL_LOSSES = ("replication", "original")
@@ -299,6 +299,7 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
 
     recipe, config = plan.recipe, plan.config
     alpha, seed = config["alpha"], config["seed"]
+    code_version()  # the commit this process runs, taken now (provenance reads it at the end)
     data = load_run_data(recipe, device)
     train_labels = data.train[1]
     if len(train_labels) == 0:

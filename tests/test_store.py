@@ -173,3 +173,18 @@ def test_load_model_of_a_transformer_record_without_vocab_sizes_says_what_is_mis
     store.put_model(stored, {"w": torch.zeros(1)})
     with pytest.raises(StoreError, match=r"tokenizers.*source.*vocab_size"):
         store.get(stored.key).load_model()
+
+
+def test_provenance_keeps_the_commit_taken_when_the_run_started(monkeypatch):
+    """A commit made while a long run trains must not be recorded as the code that produced it."""
+    import lsbook.store as store_module
+
+    store_module.code_version.cache_clear()
+    head = {"rev-parse": "a" * 40, "status": ""}
+    monkeypatch.setattr(store_module, "_git", lambda *args: head[args[0]])
+    store_module.code_version()  # the run starts
+    head["rev-parse"], head["status"] = "b" * 40, " M lsbook/train.py"  # someone commits meanwhile
+    recorded = store_module.provenance("cpu", 1.0)
+    store_module.code_version.cache_clear()
+    assert recorded["git_commit"] == "a" * 40
+    assert recorded["git_dirty"] is False

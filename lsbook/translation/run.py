@@ -38,7 +38,7 @@ from lsbook.losses import label_smoothing_cross_entropy
 from lsbook.recipes import Recipe
 from lsbook.runtime import (CHECKPOINT_FORMAT, deterministic_algorithms, exclusive_lock,
                             pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
-from lsbook.store import Record, Store, provenance
+from lsbook.store import Record, Store, code_version, provenance
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
 from lsbook.translation.evaluation import eval_batches, evaluate_translation
 from lsbook.translation.metrics import teacher_forced_logits, token_calibration
@@ -107,6 +107,7 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
     """Train (or resume) the run in ``run_dir``, then evaluate it; ``on_epoch_end(epoch)`` is called
     after each epoch's checkpoint is written (tests use it to interrupt a run)."""
     started = time.time()
+    code_version()  # the commit this process runs, taken now (provenance reads it at the end)
     alpha, seed, recipe = plan.config["alpha"], plan.config["seed"], plan.recipe
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / "checkpoint.pt"
