@@ -115,8 +115,9 @@ def runs_table(records: list) -> list[str]:
         accuracy = f"{100 * m['test_accuracy']:.2f}" if "test_accuracy" in m else "-"
         ece = f"{m['test_ece']:.3f}" if "test_ece" in m else "-"
         temperature = f"{m['val_temperature']:.2f}" if "val_temperature" in m else "-"
+        epochs = m.get("epochs", (c.get("resolved_recipe") or {}).get("epochs", "-"))
         lines.append(f"{record.key:16}  {c['recipe']:22} {c['profile']:7} {c['alpha']:6.3g} {c['seed']:4d} "
-                     f"{(c.get('teacher_key') or '-'):16} {m.get('epochs', '-'):>6} {accuracy:>8} {ece:>6} "
+                     f"{(c.get('teacher_key') or '-'):16} {epochs:>6} {accuracy:>8} {ece:>6} "
                      f"{temperature:>6}  {record.provenance.get('date', '?')[:16]}")
     return lines
 
