@@ -74,8 +74,12 @@ def _ours_label(grid: RunGrid) -> str:
         why = "dataset not on this machine" if grid.missing_data else "not run"
         return f"ours ({grid.profile}): {why}"
     synthetic = any(r.config.get("resolved_recipe", {}).get("synthetic_data") for r in grid.all())
-    return (f"ours ({grid.profile}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
-            f"{', synthetic stand-in data' if synthetic else ''})")
+    per_alpha = [len(grid.at(a)) for a in grid.alphas if grid.at(a)]
+    if min(per_alpha) != max(per_alpha):  # a grid still being filled: say so rather than overstate
+        seeds_text = f"{min(per_alpha)}–{max(per_alpha)} seeds per α"
+    else:
+        seeds_text = f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
+    return f"ours ({grid.profile}, {seeds_text}{', synthetic stand-in data' if synthetic else ''})"
 
 
 # --- Table 2 -------------------------------------------------------------------------------------

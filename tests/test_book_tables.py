@@ -108,12 +108,18 @@ def test_accuracy_table_shows_mean_and_std_beside_the_published_rows():
     grid = grid_of("alexnet-cifar10", {0.0: [0.80, 0.82], 0.1: [0.85]})
     table = tables.accuracy_table([grid], [0.0, 0.1], extra_rows=["inceptionv4-imagenet"])
     rows = [line for line in table.splitlines()[2:]]
-    assert rows[0].split(" | ")[2] == "ours (cpu, 2 seeds)"
+    assert rows[0].split(" | ")[2] == "ours (cpu, 1–2 seeds per α)"  # α = 0.1 has one seed only
     mean, std = np.mean([80.0, 82.0]), np.std([80.0, 82.0], ddof=1)
     assert f"{mean:.2f} ± {std:.2f}" in rows[0] and "85.00" in rows[0]
     assert "Wagner et al. (2023) | 85.01 | 85.47" in rows[1]
     assert "Müller et al. (2019) | 86.8 ± 0.2 | 86.7 ± 0.3" in rows[2]
     assert "Inception-v4" in rows[3]
+
+
+def test_accuracy_table_counts_seeds_of_a_complete_grid():
+    grid = grid_of("alexnet-cifar10", {0.0: [0.80, 0.82], 0.1: [0.85, 0.84]})
+    rows = tables.accuracy_table([grid], [0.0, 0.1]).splitlines()[2:]
+    assert rows[0].split(" | ")[2] == "ours (cpu, 2 seeds)"
 
 
 def test_accuracy_table_says_why_ours_is_missing():
