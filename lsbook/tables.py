@@ -69,17 +69,20 @@ def _by_recipe(grids: Iterable[RunGrid]) -> list[tuple[str, list[RunGrid]]]:
 
 
 def _ours_label(grid: RunGrid) -> str:
-    seeds = sorted({s for (_, s) in grid.records})
     if not grid.records:
         why = "dataset not on this machine" if grid.missing_data else "not run"
         return f"ours ({grid.profile}): {why}"
     synthetic = any(r.config.get("resolved_recipe", {}).get("synthetic_data") for r in grid.all())
+    return f"ours ({grid.profile}, {seed_count_text(grid)}{', synthetic stand-in data' if synthetic else ''})"
+
+
+def seed_count_text(grid: RunGrid) -> str:
+    """'1 seed', '3 seeds', or '1–2 seeds per α' while a grid is still being filled."""
     per_alpha = [len(grid.at(a)) for a in grid.alphas if grid.at(a)]
-    if min(per_alpha) != max(per_alpha):  # a grid still being filled: say so rather than overstate
-        seeds_text = f"{min(per_alpha)}–{max(per_alpha)} seeds per α"
-    else:
-        seeds_text = f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}"
-    return f"ours ({grid.profile}, {seeds_text}{', synthetic stand-in data' if synthetic else ''})"
+    if per_alpha and min(per_alpha) != max(per_alpha):
+        return f"{min(per_alpha)}–{max(per_alpha)} seeds per α"
+    seeds = {s for (_, s) in grid.records}
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
 
 
 # --- Table 2 -------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from lsbook.calibration import ReliabilityBins
 from lsbook.errors import LsbookError
 from lsbook.gather import RunGrid, gather
 from lsbook.pages import markdown_table
-from lsbook.tables import format_spread, mean_std
+from lsbook.tables import format_spread, mean_std, seed_count_text
 from lsbook.translation.settings import RECIPE
 
 ORIGINAL_ROW = "transformer-wmt14"
@@ -82,9 +82,8 @@ def _values(grid: RunGrid, alpha: float, name: str) -> list[float]:
 
 
 def ours_label(grid: RunGrid) -> str:
-    """'ours (cpu, 1 seed)' — the profile and the number of seeds behind the numbers."""
-    seeds = sorted({s for (_, s) in grid.records})
-    return f"ours ({grid.profile}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''}, Multi30k)"
+    """'ours (cpu, 1 seed, Multi30k)' — the profile and the number of seeds behind the numbers."""
+    return f"ours ({grid.profile}, {seed_count_text(grid)}, Multi30k)"
 
 
 # --- Table 3's Transformer row ----------------------------------------------------------------------
