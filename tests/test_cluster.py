@@ -360,8 +360,9 @@ def test_slurm_rejected_submission_submits_nothing(slurm_cluster, stores, capsys
 def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     """Issue #8, point 4: a smoke sweep as an array lands in the store; a cancelled task resumes."""
     store = Store()
-    # Long enough that a cancel after its first epoch lands mid-run even on an idle machine.
-    long_run = RunSpec(SMOKE_RECIPE, "smoke", 0.2, 0, overrides=(("epochs", 20),))
+    # Long enough that a cancel after its first epoch lands mid-run even on an idle machine: 20
+    # epochs of 8192 synthetic examples (the 512 of plain smoke finished before scancel once).
+    long_run = RunSpec(SMOKE_RECIPE, "smoke", 0.2, 0, overrides=(("epochs", 20), ("train_subset", 8192)))
     specs = [long_run] + cluster.expand_grid(SMOKE_RECIPE, [0.0, 0.1], [0], "smoke")
     # A task that fails: a student whose teacher is not in the store (and not in the grid).
     absent_teacher = RunSpec(SMOKE_RECIPE, "smoke", 0.3, 0, keep_model=True)
