@@ -120,7 +120,7 @@ def test_bad_checksum_names_file_expected_and_actual(tmp_path):
     with pytest.raises(DataCorruptError) as caught:
         load_split("mnist", "train", tmp_path)
     message = str(caught.value)
-    expected = sources.MNIST_MD5["train-images-idx3-ubyte.gz"]
+    expected = sources.MNIST_RAW_MD5["train-images-idx3-ubyte.gz"]
     assert "train-images-idx3-ubyte.gz" in message and expected in message and "actual" in message
     assert not list(tmp_path.glob("cache/*.pt"))                             # nothing cached
 
