@@ -30,6 +30,7 @@ CPU_CHANGES: dict[str, dict[str, Any]] = {
     "fcn-mnist": {"epochs": 3},
     "fcn-emnist": {"epochs": 2},
     "fcn-fmnist": {"epochs": 3},
+    "fcn-fmnist-full": {"epochs": 3},
     "fcn-mnist-dropout": {"epochs": 3},
     "fcn-mnist-student": {"epochs": 3},
     "alexnet-cifar10": {"epochs": 4, "train_subset": 5000, "test_subset": 2000},

@@ -79,6 +79,9 @@ def load_run_data(recipe: Recipe, device: torch.device) -> RunData:
             loaded = _load_split(info.name, split, recipe.original_split)
             images, labels = loaded.images, loaded.labels
             class_names = list(loaded.class_names)
+        if split == "train" and recipe.train_on_holdout:  # the hold-out trains too (its own split stays)
+            held = _load_split(info.name, "val", recipe.original_split)
+            images, labels = torch.cat([images, held.images]), torch.cat([labels, held.labels])
         images, labels = _subset(images, labels, sizes[split], salt)
         splits[split] = (images.to(device).contiguous(), labels.to(device))
     return RunData(splits["train"], splits["val"], splits["test"], class_names, make_transforms(info.name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,45 @@ def test_to_dict_round_trip_and_canonical_numbers():
 def test_replace_validates(changes, field):
     with pytest.raises(LsbookError, match=field):
         RECIPES["fcn-fmnist"].replace(**changes)
+
+
+def test_every_committed_record_replans_to_its_own_key():
+    """Recipe changes must not re-key stored runs: each plain classifier record of results/ is
+    planned again from (recipe, α, seed, profile) and must get the key it is stored under."""
+    from lsbook.experiments.variants import resolve_recipe
+    from lsbook.store import Store
+    from lsbook.train import plan_run
+
+    records, problems = Store(Path(__file__).resolve().parents[1] / "results").scan()
+    assert not problems
+    plain = [r for r in records if r.config.get("model") not in (None, "transformer")
+             and not r.config.get("teacher_key") and not r.config.get("step_callback")
+             and "resolved_recipe" in r.config]
+    assert plain, "no stored classifier runs found"
+    for record in plain:
+        c = record.config
+        plan = plan_run(resolve_recipe(c["recipe"], c["profile"]), c["alpha"], c["seed"], c["profile"])
+        assert plan.key == record.key, f"{record.path}: re-planned as {plan.key}"
+
+
+def test_train_on_holdout_stays_out_of_the_key_until_set():
+    base = resolve("fcn-fmnist", "paper")
+    assert "train_on_holdout" not in base.to_dict()
+    full = resolve("fcn-fmnist-full", "paper")
+    assert full.to_dict()["train_on_holdout"] is True
+    assert recipe_from_dict(full.to_dict()) == full
+
+
+def test_train_on_holdout_trains_on_every_official_training_image():
+    import torch
+
+    from lsbook.data.roots import locate
+    from lsbook.run_data import load_run_data
+
+    if locate("fashion-mnist") is None:
+        pytest.skip("Fashion-MNIST is not on this machine (Debian package dataset-fashion-mnist)")
+    held_out = load_run_data(resolve("fcn-fmnist", "paper"), torch.device("cpu"))
+    full = load_run_data(resolve("fcn-fmnist-full", "paper"), torch.device("cpu"))
+    assert len(held_out.train[1]) == 55_000 and len(full.train[1]) == 60_000
+    assert torch.equal(full.val[1], held_out.val[1])          # the same 5,000 validation images ...
+    assert torch.equal(full.train[0][55_000:], held_out.val[0])  # ... now also trained on
