@@ -132,7 +132,8 @@ class BinnedCalibration:
         total = float(self.counts.sum())
         if total <= 0:
             raise LsbookError("reliability bins hold no tokens")
-        return float((self.counts * np.abs(self.accuracy - self.confidence)).sum() / total)
+        gaps = np.abs(np.nan_to_num(self.accuracy) - np.nan_to_num(self.confidence))   # empty bins: NaN
+        return float((self.counts * gaps).sum() / total)
 
     def resampled_ece(self, rng: np.random.Generator, resamples: int) -> np.ndarray:
         """ECE of ``resamples`` multinomial resamples of the tokens over (bin, correct) cells,
