@@ -365,7 +365,8 @@ def cluster_rows(ctx: Context) -> list[LedgerRow]:
             if len(statistics) >= MIN_SEEDS:
                 estimate = over_seeds([float(f(np.arange(len(labels))[None, :])[0]) for f in statistics])
             else:
-                estimate = bootstrap_over_examples(statistics, len(labels), what="stored training examples")
+                estimate = bootstrap_over_examples(statistics, len(labels), what="stored training examples",
+                                                   strata=labels)
             values = {a: np.mean([spread_to_distance_ratio(*points[(a, s)]) for s in grid.seeds])
                       for a in (0.0, SMOOTHED)}
             rows.append(make_row(**common, estimate=estimate, profile=grid.profile, seeds=grid.seeds,

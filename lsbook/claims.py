@@ -144,13 +144,13 @@ class LedgerRow:
     note: str = ""             # context: the arms' own values, the published numbers
 
     def estimate_text(self, digits: int = 3) -> str:
-        """"−0.123 [−0.200, −0.050]" (or "–" / the point alone)."""
+        """"−0.123 [−0.200, −0.050]" (or "–" without an estimate, the point alone without an interval)."""
         if self.estimate is None:
             return "–"
-        text = f"{self.estimate:+.{digits}f}"
+        signed = lambda value: f"{value:+.{digits}f}".replace("-", "−")  # noqa: E731 - a real minus sign
         if self.low is None or self.high is None:
-            return text
-        return f"{text} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+            return signed(self.estimate)
+        return f"{signed(self.estimate)} [{signed(self.low)}, {signed(self.high)}]"
 
 
 def make_row(*, id: str, chapter: str, claim: str, source: str, experiment: str, metric: str, unit: str,
@@ -209,6 +209,30 @@ def counts_text(rows: Sequence[LedgerRow]) -> str:
     return f"{len(rows)} claim{'s' if len(rows) != 1 else ''}: {parts}."
 
 
+def counts_markdown(rows: Sequence[LedgerRow]) -> str:
+    """A table of verdict counts: one row per chapter, one column per verdict, and the total."""
+    table = []
+    for chapter, title in CHAPTERS.items():
+        counts = verdict_counts(r for r in rows if r.chapter == chapter)
+        if sum(counts.values()):
+            table.append([title, *counts.values(), sum(counts.values())])
+    total = verdict_counts(rows)
+    table.append(["**all chapters**", *(f"**{n}**" for n in total.values()), f"**{len(rows)}**"])
+    return markdown_table(["chapter", *VERDICTS, "claims"], table, "l" + "r" * (len(VERDICTS) + 1))
+
+
+def provenance(rows: Sequence[LedgerRow], store=None) -> str:
+    """Where the ledger's numbers come from: the provenance line of every run at the profiles its
+    rows used (lsbook.pages.provenance_text)."""
+    from lsbook.pages import provenance_text
+    from lsbook.store import Store
+
+    profiles = {row.profile for row in rows if row.profile}
+    records = [r for r in (store or Store()).records()
+               if r.config.get("profile") in profiles and r.config.get("recipe") != "smoothness-index"]
+    return provenance_text(records)
+
+
 def rule_markdown() -> str:
     """The decision rule, the margins and how intervals are made, as Markdown (the book prints it)."""
     lines = [f"- **{kind.replace('_', ' ')}**: {text}" for kind, text in DECISION_RULE.items()]
@@ -216,31 +240,80 @@ def rule_markdown() -> str:
     return "\n".join(lines) + "\n\n" + INTERVAL_RULE
 
 
-def ledger_markdown(rows: Sequence[LedgerRow], *, with_chapter: bool = True) -> str:
-    """The ledger as a Markdown table: claim, source, experiment, metric, claimed, estimate, verdict."""
-    header = ["claim", "source", "experiment", "metric", "claimed", "estimate [95 % interval]", "verdict"]
-    if with_chapter:
-        header.insert(0, "chapter")
+# Short names of the claims (the part of a row id before "/"), for the summary table.
+CLAIM_TITLES: dict[str, str] = {
+    "accuracy": "keeps accuracy", "exception": "exception: accuracy falls",
+    "holdout-gain": "hold-out images raise accuracy", "holdout-offset": "hold-out explains our offset",
+    "clusters-plane": "tighter clusters (template plane)", "clusters-full": "tighter clusters (whole layer)",
+    "ece-lower": "lowers ECE", "ece-like-T": "ECE as low as temperature scaling",
+    "ece-raised": "raises ECE of a calibrated network",
+    "tr-bleu": "raises BLEU", "tr-nll": "worsens NLL", "tr-ece-lower": "lowers token ECE",
+    "tr-ece-like-T": "token ECE as low as temperature scaling",
+    "kd-teacher": "smoothed teacher errs less", "kd-student": "its student errs more",
+    "kd-m3-m2": "M3 above M2", "kd-m4-m3": "M4 below M3", "mi-fall": "MI lower late in training",
+}
+
+
+def row_title(row: LedgerRow) -> str:
+    """"keeps accuracy: `fcn-fmnist`" — the claim's short name and what it is tested on."""
+    family, _, subject = row.id.partition("/")
+    title = CLAIM_TITLES.get(family, family)
+    return f"{title}: `{subject}`" if subject else title
+
+
+def _estimate_cell(row: LedgerRow, unit: bool = True) -> str:
+    if row.estimate is None:
+        return "–"
+    return row.estimate_text() + (f" {row.unit}" if unit and row.unit else "")
+
+
+def ledger_markdown(rows: Sequence[LedgerRow]) -> str:
+    """The ledger's summary table (short cells, so that it fits a page): claim, the runs' profile and
+    seeds, estimate with its 95 % interval, the claimed direction (with the unit) and the verdict.
+    ledger_details gives each row in full."""
     table_rows = []
     for row in rows:
-        estimate = row.estimate_text() + (f" {row.unit}" if row.estimate is not None and row.unit else "")
-        if row.estimate is not None:
-            estimate += f" ({row.interval})"
-        cells = [f"{row.claim}" + (f" *{row.note}*" if row.note else ""), row.source, row.experiment,
-                 row.metric, row.claimed, estimate, f"**{row.verdict}**: {row.reason}"]
-        if with_chapter:
-            cells.insert(0, CHAPTERS[row.chapter].split(" (")[0])
-        table_rows.append(cells)
-    return markdown_table(header, table_rows, "l" * len(header))
+        runs = "–" if row.profile is None else f"{row.profile} {','.join(map(str, row.seeds))}"
+        table_rows.append([row_title(row), runs, _estimate_cell(row, unit=False), row.claimed, f"**{row.verdict}**"])
+    return markdown_table(["claim", "runs: profile, seeds", "estimate [95 % interval]", "claimed", "verdict"],
+                          table_rows, "llrll")
+
+
+def ledger_by_chapter(rows: Sequence[LedgerRow]) -> str:
+    """One summary table per chapter, each under the chapter's name in bold."""
+    parts = []
+    for chapter, title in CHAPTERS.items():
+        chosen = [row for row in rows if row.chapter == chapter]
+        if chosen:
+            parts.append(f"**{title}.** {counts_text(chosen)}\n\n{ledger_markdown(chosen)}")
+    return "\n".join(parts)
+
+
+def ledger_details(rows: Sequence[LedgerRow]) -> str:
+    """Every measured row in full (claim, source, runs, metric, estimate, interval, why the verdict),
+    then the rows not run here with their reasons, as a Markdown list."""
+    measured = [row for row in rows if row.verdict != NOT_RUN]
+    missing = [row for row in rows if row.verdict == NOT_RUN]
+    parts = []
+    for row in measured:
+        estimate = _estimate_cell(row)
+        parts.append(f"- **{row_title(row)} — {row.verdict}** ({row.reason}). {row.claim} "
+                     f"*Source:* {row.source}. *Runs:* {row.experiment}. *Measured:* {row.metric}; claimed "
+                     f"{row.claimed}; estimate {estimate}; interval: {row.interval}."
+                     + (f" *Context:* {row.note}." if row.note else ""))
+    if missing:
+        parts.append("- **Not run here:** " + "; ".join(f"{row_title(row)} ({row.reason})" for row in missing) + ".")
+    return "\n".join(parts) + "\n"
 
 
 def chapter_rows(chapter: str, profile: str | None = None, *, store=None) -> str:
-    """A chapter's own rows of the ledger, as Markdown (a count sentence and a table)."""
+    """A chapter's own rows of the ledger, as Markdown: a count sentence, the table, the details."""
     rows = ledger(profile, store=store, chapters=[chapter])
     if not rows:
         return "The ledger has no claims for this chapter."
-    return ("The claim ledger's rows for this chapter (the rule is on the ledger's page): "
-            + counts_text(rows) + "\n\n" + ledger_markdown(rows, with_chapter=False))
+    return ("The claim ledger's rows for this chapter (the rule that turns an estimate into a verdict is on "
+            "the ledger's page): " + counts_text(rows) + "\n\n" + ledger_markdown(rows)
+            + "\n" + ledger_details(rows))
 
 
 def ledger_json(rows: Sequence[LedgerRow], profile: str) -> str:

@@ -57,11 +57,13 @@ def over_seeds(per_seed: Sequence[float]) -> Estimate:
 
 
 def bootstrap_over_examples(statistics: Sequence[Statistic], num_examples: int, *, what: str = "test examples",
-                            resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Estimate:
+                            resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                            strata: np.ndarray | None = None) -> Estimate:
     """The mean over seeds of per-seed statistics, with a paired percentile bootstrap interval.
 
     ``statistics``: one function per seed, mapping example indices (R, N) to R differences; each
-    resample of the N examples is shared by every seed and arm (paired).
+    resample of the N examples is shared by every seed and arm (paired). ``strata`` (N,): resample
+    within each group (e.g. class), keeping the group sizes, so no group can come out empty.
     """
     if not statistics:
         raise LsbookError("statistics must hold one function per seed, got none")
@@ -72,14 +74,22 @@ def bootstrap_over_examples(statistics: Sequence[Statistic], num_examples: int, 
     value = float(np.mean([float(np.asarray(f(everything))[0]) for f in statistics]))
     rng = np.random.default_rng(seed)
     draws = []
+    groups = None if strata is None else [np.flatnonzero(np.asarray(strata) == g) for g in np.unique(strata)]
+    if groups is not None and sum(len(g) for g in groups) != n:
+        raise LsbookError(f"strata must give one group per example: {n} examples, got {len(strata)}")
     for start in range(0, resamples, _CHUNK):
-        indices = rng.integers(0, n, size=(min(_CHUNK, resamples - start), n))
+        rows = min(_CHUNK, resamples - start)
+        if groups is None:
+            indices = rng.integers(0, n, size=(rows, n))
+        else:
+            indices = np.concatenate([g[rng.integers(0, len(g), size=(rows, len(g)))] for g in groups], axis=1)
         draws.append(np.mean([np.asarray(f(indices), dtype=np.float64) for f in statistics], axis=0))
     values = np.concatenate(draws)
     low, high = np.quantile(values, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     seeds = len(statistics)
+    within = "" if groups is None else ", within each class"
     return Estimate(value, float(low), float(high),
-                    f"paired bootstrap over {n:,} {what} ({resamples} resamples, {seeds} seed{'s' if seeds != 1 else ''}; "
+                    f"paired bootstrap over {n:,} {what} ({resamples} resamples{within}, {seeds} seed{'s' if seeds != 1 else ''}; "
                     "not over training runs)")
 
 
