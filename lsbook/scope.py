@@ -73,7 +73,8 @@ def _hardware(records: Iterable) -> str:
 
 
 def runs_overview(store=None) -> str:
-    """One row per (recipe, profile, kind of run) in the store: α, seeds, count, hardware, dates."""
+    """One row per (recipe, profile, kind of run) in the store: α, seeds, count and hardware (from the
+    records' provenance)."""
     from lsbook.store import Store
     from lsbook.tables import describe
 
@@ -91,14 +92,12 @@ def runs_overview(store=None) -> str:
             dataset, architecture = "", ""
         alphas = sorted({float(r.config["alpha"]) for r in records})
         seeds = sorted({int(r.config["seed"]) for r in records})
-        dates = sorted(str(r.provenance.get("date", ""))[:10] for r in records)
-        rows.append([f"`{recipe}`", f"{architecture}, {dataset}".strip(", "), profile, kind,
+        rows.append([f"`{recipe}`" + (f" ({architecture}, {dataset})" if dataset else ""), profile, kind,
                      ", ".join(f"{a:g}" for a in alphas), ", ".join(map(str, seeds)), len(records),
-                     _hardware(records), f"{dates[0]} – {dates[-1]}" if dates[0] != dates[-1] else dates[0]])
+                     _hardware(records)])
     if not rows:
         return "The results store holds no runs."
-    return markdown_table(["recipe", "combination", "profile", "runs of", "α", "seeds", "runs", "hardware", "dates"],
-                          rows, "lllllrrll")
+    return markdown_table(["recipe", "profile", "runs", "α", "seeds", "count", "hardware"], rows, "lllllrl")
 
 
 def combination_scope(profile: str, store=None) -> list[dict[str, str]]:
@@ -117,13 +116,13 @@ def combination_scope(profile: str, store=None) -> list[dict[str, str]]:
     result = []
     for recipe in (*paper.TABLE5_EXPERIMENTS, *paper.EXTRA_ROWS):
         dataset, architecture = describe(recipe)
-        experiments = ", ".join(paper.EXPERIMENTS[e].split(" (")[0] for e in paper.EXPERIMENTS
+        experiments = ", ".join("Acc." if e == "accuracy" else e.upper() for e in paper.EXPERIMENTS
                                 if e in paper.TABLE5_EXPERIMENTS.get(recipe, ()))
         ours = [p for p in profiles if p in held.get(recipe, set())]
         if recipe in OUT_OF_SCOPE:
             shows, why = "published numbers only", OUT_OF_SCOPE[recipe]
         elif ours:
-            shows, why = f"ours ({', '.join(ours)}) beside the published numbers", ""
+            shows, why = f"ours ({', '.join(ours)}) and the published numbers", ""
         else:
             shows, why = "published numbers only", why_not_run(recipe, profiles[-1])
         result.append({"recipe": recipe, "combination": f"{architecture}, {dataset}",
@@ -133,9 +132,10 @@ def combination_scope(profile: str, store=None) -> list[dict[str, str]]:
 
 def scope_table(profile: str, store=None) -> str:
     """combination_scope as a Markdown table (the introduction shows it)."""
-    rows = [[f"`{row['recipe']}`", row["combination"], row["experiments"], row["shows"], row["why"] or "–"]
+    rows = [[f"{row['combination']} (`{row['recipe']}`)", row["experiments"], row["shows"], row["why"] or "–"]
             for row in combination_scope(profile, store)]
-    return markdown_table(["recipe", "combination", "experiments (Table 5)", "this book shows", "why"], rows, "lllll")
+    return markdown_table(["combination", "experiments (Table 5: Acc., PLR, IMC, KD)", "this book shows", "why"],
+                          rows, "llll")
 
 
 def scope_sentence(profile: str, store=None) -> str:
