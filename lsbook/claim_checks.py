@@ -646,7 +646,8 @@ def _figure_rows(ctx: Context, setup) -> list[LedgerRow]:
                                       f"smoothing alone: the best M3 student (over T) is more accurate than the best M2 "
                                       f"student (over α){stand_in}.",
                  metric="test accuracy, best M3 (student ← hard-label teacher at T) minus best M2 (student trained "
-                        "with α, no teacher)")
+                        "with α, no teacher); both sides are maxima over test accuracies, so the selection favours "
+                        "neither, and the bootstrap redoes it on every resample")
     m4_m3 = dict(id=f"kd-m4-m3/{setup.name}", chapter="distillation", unit="points", direction=Direction("decrease"),
                  source=source, claim="Students of smoothed teachers (M4, α > 0, T = 1) are less accurate than students "
                                       f"of the hard-label teacher whose targets are as smooth (M3 at the same γ){stand_in}.",

@@ -51,6 +51,9 @@ def why_not_run(recipe: str, profile: str) -> str:
     info = get_dataset(resolved.dataset)
     if not resolved.synthetic_data and locate(info.name) is None:
         return f"data not reachable on this machine: {info.title} is not here (`{info.fetch_command}`)"
+    if resolved.synthetic_data:
+        return (f"not trained yet: at the {profile} profile this run trains on synthetic stand-in images "
+                f"for {info.title} (`python -m lsbook sweep {recipe} --alphas 0 0.1 --seeds 0 --profile {profile}`)")
     if profile == "paper" and resolved.model in GPU_MODELS:
         return (f"GPU time: {info.title} is here, but {ARCHITECTURE_TITLES.get(resolved.model, resolved.model)} "
                 "at the paper profile needs a GPU")

@@ -99,6 +99,21 @@ def test_paired_bootstrap_finds_a_real_difference_and_not_a_fake_one():
     assert (again.low, again.high) == (found.low, found.high)     # fixed seed: the same every build
 
 
+def test_stratified_bootstrap_keeps_every_class_even_when_classes_are_tiny():
+    labels = np.repeat([0, 1, 2], 3)
+    points = np.eye(3)[labels] + np.random.default_rng(4).normal(size=(9, 3)) * 0.1
+
+    def ratio(indices):
+        weights = np.zeros((indices.shape[0], 9))
+        np.add.at(weights, (np.arange(indices.shape[0])[:, None], indices), 1.0)
+        return spread_to_distance_ratio(points, labels, weights)
+
+    found = bootstrap_over_examples([ratio], 9, strata=labels, what="examples")
+    assert found.low <= found.value <= found.high and "within each class" in found.method
+    with pytest.raises(LsbookError, match="has no example in some resample"):
+        bootstrap_over_examples([ratio], 9, resamples=2000)     # without strata a class comes out empty
+
+
 def test_ece_statistic_matches_the_calibration_module():
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(500, 4)) * 3
@@ -297,6 +312,8 @@ def test_not_run_reasons_name_data_gpu_time_or_untrained(monkeypatch):
     assert scope.why_not_run("transformer-multi30k", "paper").startswith("GPU time")
     assert scope.why_not_run("fcn-mnist", "paper").startswith("not trained yet: MNIST is here")
     assert scope.why_not_run("fcn-fmnist-student", "cpu").startswith("not trained yet")
+    monkeypatch.setattr("lsbook.profiles._dataset_on_disk", lambda name: False)
+    assert "synthetic stand-in images for CIFAR-10" in scope.why_not_run("alexnet-cifar10", "smoke")
 
 
 def test_scope_names_every_combination_and_why_it_shows_published_numbers(tmp_path, only_fashion_mnist_here):
