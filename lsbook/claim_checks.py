@@ -86,9 +86,11 @@ class Context:
 
         return find_run(resolve_recipe(recipe, profile), alpha, seed, profile, store=self.store)
 
-    def grid(self, recipe: str, required: tuple[float, ...], optional: tuple[float, ...] = ()) -> Grid | None:
-        """The first considered profile whose seeds have every ``required`` α; None if none does."""
-        for profile in self.profiles:
+    def grid(self, recipe: str, required: tuple[float, ...], optional: tuple[float, ...] = (),
+             profiles: tuple[str, ...] | None = None) -> Grid | None:
+        """The first considered profile (or of ``profiles``) whose seeds have every ``required`` α;
+        None if none does."""
+        for profile in self.profiles if profiles is None else profiles:
             records, seeds = {}, []
             for seed in self.seeds(recipe, profile):
                 found = {a: self.plain(recipe, a, seed, profile) for a in required}
@@ -106,9 +108,17 @@ class Context:
             return Grid(recipe, profile, seeds, alphas, records)
         return None
 
-    def why(self, recipe: str) -> str:
-        """Why no run of ``recipe`` is stored, at the ledger's own profile."""
-        return why_not_run(recipe, self.profiles[-1])
+    def why(self, recipe: str, profile: str | None = None, command: str | None = None) -> str:
+        """Why no run of ``recipe`` is stored at ``profile`` (default: the ledger's own profile)."""
+        return why_not_run(recipe, profile or self.profiles[-1], command)
+
+    def home(self, name: str, defaults: dict) -> str:
+        """The profile whose chapter runs study ``name``: the ledger's own if its defaults
+        (lsbook.experiments.chapter_settings) include it, else the first considered one that does."""
+        for profile in (self.profiles[-1], *self.profiles):
+            if name in defaults[profile][0]:
+                return profile
+        return self.profiles[-1]
 
 
 # --- Per-example numbers of a classification run ------------------------------------------------------
@@ -240,7 +250,8 @@ def holdout_rows(ctx: Context) -> list[LedgerRow]:
     source = (f"{REPLICATION_23}, Section 2.1 and Table 2 (trained on all 60,000 Fashion-MNIST images); this book "
               "trains fcn-fmnist on 55,000 and holds out 5,000")
     arms = "α " + " and ".join(f"{a:g}" for a in HOLDOUT_ALPHAS)
-    full = ctx.grid(FULL_TRAINING_SET, HOLDOUT_ALPHAS)
+    # Compared with the replication's 100-epoch numbers, so only paper-profile runs count.
+    full = ctx.grid(FULL_TRAINING_SET, HOLDOUT_ALPHAS, profiles=("paper",))
     gain_common = dict(
         id="holdout-gain/fcn-fmnist", chapter="accuracy", source=source, unit="points", direction=Direction("increase"),
         claim="Training the Fashion-MNIST FCN on all 60,000 training images, the 5,000 held-out ones included, "
@@ -254,15 +265,16 @@ def holdout_rows(ctx: Context) -> list[LedgerRow]:
               "points: the hold-out explains our offset.",
         metric="test accuracy minus the replication's, mean over α = 0 and 0.1")
     if full is None:
-        why = ctx.why(FULL_TRAINING_SET)
-        experiment = f"`{FULL_TRAINING_SET}` vs `fcn-fmnist` [{ctx.profiles[-1]}], {arms}"
+        why = ctx.why(FULL_TRAINING_SET, "paper", "python -m lsbook sweep fcn-fmnist-full --alphas 0 0.1 "
+                                                 "--seeds 0 1 --profile paper")
+        experiment = f"`{FULL_TRAINING_SET}` vs `fcn-fmnist` [paper], {arms}"
         return [make_row(**gain_common, experiment=experiment, not_run=why),
                 make_row(**offset_common, experiment=experiment.replace(" vs `fcn-fmnist`", ""), not_run=why)]
     rows = []
     offset_statistics = [_mean_of([_shifted(_accuracy(full.records[(a, s)]), -published[a]) for a in HOLDOUT_ALPHAS])
                          for s in full.seeds]
     offset = _measure(offset_statistics, list(full.records.values()))
-    holdout = ctx.grid("fcn-fmnist", HOLDOUT_ALPHAS)
+    holdout = ctx.grid("fcn-fmnist", HOLDOUT_ALPHAS, profiles=("paper",))
     shared = [] if holdout is None or holdout.profile != full.profile else \
         [s for s in full.seeds if s in holdout.seeds]
     note = _holdout_note(full, holdout, published)
@@ -276,7 +288,9 @@ def holdout_rows(ctx: Context) -> list[LedgerRow]:
                              note=note))
     else:
         rows.append(make_row(**gain_common, experiment=f"`fcn-fmnist` [{full.profile}], {arms}",
-                             not_run=ctx.why("fcn-fmnist")))
+                             not_run=ctx.why("fcn-fmnist", full.profile, "python -m lsbook sweep fcn-fmnist "
+                                                                          f"--alphas 0 0.1 --seeds {' '.join(map(str, full.seeds))} "
+                                                                          f"--profile {full.profile}")))
     rows.append(make_row(**offset_common, estimate=offset, profile=full.profile, seeds=full.seeds, note=note,
                          experiment=_experiment(f"`{FULL_TRAINING_SET}`", full.profile, arms, full.seeds)))
     return rows
@@ -553,7 +567,15 @@ def _study_seeds(ctx: Context, setup, profile: str) -> list[int]:
     return sorted(set().union(*(ctx.seeds(r, profile) for r in recipes)))
 
 
+def _distill_command(name: str, profile: str) -> str:
+    from lsbook.experiments.chapter_settings import DISTILLATION_DEFAULTS
+
+    seeds = " ".join(map(str, DISTILLATION_DEFAULTS[profile][3]))
+    return f"python -m lsbook distill {name} --profile {profile} --seeds {seeds}"
+
+
 def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
+    from lsbook.experiments.chapter_settings import DISTILLATION_DEFAULTS
     from lsbook.experiments.distillation_grid import DISTILLED, DROPOUT_TEACHER, TEACHER, GridRunner, RunSpec
 
     figure = "Section 6.1 and Table 4"
@@ -588,8 +610,9 @@ def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
         common = dict(id=row_id, chapter="distillation", claim=claim, source=source, metric=metric, unit="points",
                       direction=direction)
         if found is None:
-            rows.append(make_row(**common, experiment=f"study `{setup.name}` [{ctx.profiles[-1]}], Table 4",
-                                 not_run=ctx.why(setup.teacher_recipe)))
+            home = ctx.home(setup.name, DISTILLATION_DEFAULTS)
+            rows.append(make_row(**common, experiment=f"study `{setup.name}` [{home}], Table 4",
+                                 not_run=ctx.why(setup.teacher_recipe, home, _distill_command(setup.name, home))))
             continue
         profile, per_seed = found
         seeds = sorted(per_seed)
@@ -606,6 +629,7 @@ def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
 
 
 def _figure_rows(ctx: Context, setup) -> list[LedgerRow]:
+    from lsbook.experiments.chapter_settings import DISTILLATION_DEFAULTS
     from lsbook.experiments.distillation_grid import BASELINE, DISTILLED, TEACHER, GridRunner, RunSpec
 
     figure = "Section 6.2 and Figure 8" if setup.distill_loss == "original" else "Section 6.1 and Figure 7"
@@ -654,8 +678,9 @@ def _figure_rows(ctx: Context, setup) -> list[LedgerRow]:
                  metric="test accuracy, M4 minus the M3 curve interpolated at M4's γ (mean over the M4 points "
                         "within M3's γ range)")
     if found is None:
-        experiment = f"study `{setup.name}` [{ctx.profiles[-1]}], M1–M4"
-        why = ctx.why(setup.teacher_recipe)
+        home = ctx.home(setup.name, DISTILLATION_DEFAULTS)
+        experiment = f"study `{setup.name}` [{home}], M1–M4"
+        why = ctx.why(setup.teacher_recipe, home, _distill_command(setup.name, home))
         return [make_row(**m3_m2, experiment=experiment, not_run=why), make_row(**m4_m3, experiment=experiment, not_run=why)]
     profile, per_seed = found
     seeds = sorted(per_seed)
@@ -741,8 +766,12 @@ def mutual_information_rows(ctx: Context) -> list[LedgerRow]:
                 found = (profile, per_seed)
                 break
         if found is None:
-            rows.append(make_row(**common, experiment=f"`{setup.recipe}` with the MI probe [{ctx.profiles[-1]}], "
-                                                      f"α {SMOOTHED:g} vs 0", not_run=ctx.why(setup.recipe)))
+            home = ctx.home(name, MI_DEFAULTS)
+            seeds = " ".join(map(str, MI_DEFAULTS[home][1]))
+            rows.append(make_row(**common, experiment=f"`{setup.recipe}` with the MI probe [{home}], "
+                                                      f"α {SMOOTHED:g} vs 0",
+                                 not_run=ctx.why(setup.recipe, home, f"python -m lsbook mutual-info {name} "
+                                                                     f"--profile {home} --seeds {seeds}")))
             continue
         profile, per_seed = found
         seeds = sorted(per_seed)

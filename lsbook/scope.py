@@ -40,8 +40,9 @@ def considered_profiles(profile: str) -> tuple[str, ...]:
     return (*SHOWN_BESIDE.get(profile, ()), profile)
 
 
-def why_not_run(recipe: str, profile: str) -> str:
-    """Why the store holds no run of ``recipe`` at ``profile`` (one of the three reasons above)."""
+def why_not_run(recipe: str, profile: str, command: str | None = None) -> str:
+    """Why the store holds no run of ``recipe`` at ``profile`` (one of the three reasons above);
+    ``command``: what trains the missing runs (default: a sweep of α 0 and 0.1 over three seeds)."""
     from lsbook.data.registry import get_dataset
     from lsbook.data.roots import locate
     from lsbook.experiments.variants import resolve_recipe
@@ -57,8 +58,8 @@ def why_not_run(recipe: str, profile: str) -> str:
     if profile == "paper" and resolved.model in GPU_MODELS:
         return (f"GPU time: {info.title} is here, but {ARCHITECTURE_TITLES.get(resolved.model, resolved.model)} "
                 "at the paper profile needs a GPU")
-    return (f"not trained yet: {info.title} is here and the run fits a CPU "
-            f"(`python -m lsbook sweep {recipe} --alphas 0 0.1 --seeds 0 1 2 --profile {profile}`)")
+    command = command or f"python -m lsbook sweep {recipe} --alphas 0 0.1 --seeds 0 1 2 --profile {profile}"
+    return f"not trained yet: {info.title} is here and the run fits a CPU (`{command}`)"
 
 
 def _kind(record) -> str:
