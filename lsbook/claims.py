@@ -376,5 +376,6 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable rows, counts and rule")
     parser.add_argument("--chapter", action="append", choices=list(CHAPTERS), default=None,
                         help="only this chapter's claims (repeatable)")
-    parser.add_argument("--results", default=None, help="results store folder (default $LSBOOK_RESULTS or <repo>/results)")
+    parser.add_argument("--results", default=None,
+                        help="results store folder (default $LSBOOK_RESULTS or <repo>/results)")
     parser.set_defaults(func=claims_command)

@@ -89,7 +89,8 @@ def bootstrap_over_examples(statistics: Sequence[Statistic], num_examples: int, 
     seeds = len(statistics)
     within = "" if groups is None else ", within each class"
     return Estimate(value, float(low), float(high),
-                    f"paired bootstrap over {n:,} {what} ({resamples} resamples{within}, {seeds} seed{'s' if seeds != 1 else ''}; "
+                    f"paired bootstrap over {n:,} {what} ({resamples} resamples{within}, "
+                    f"{seeds} seed{'s' if seeds != 1 else ''}; "
                     "not over training runs)")
 
 
