@@ -12,9 +12,9 @@ import importlib
 import sys
 
 # Modules that add sub-commands: data (status, fetch), engine (train, runs, sweep), chapters
-# (chapter), cluster (chapter-sweep), experiments (distill, mutual-info).
+# (chapter), cluster (chapter-sweep), experiments (distill, mutual-info), claims (the claim ledger).
 COMMAND_MODULES = ("lsbook.data.cli", "lsbook.engine_cli", "lsbook.chapters", "lsbook.cluster",
-                   "lsbook.experiments.cli")
+                   "lsbook.experiments.cli", "lsbook.claims")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ def test_every_toc_entry_is_a_file_and_the_chapters_are_notebooks():
     files = [toc["root"]] + [c["file"] for p in toc["parts"] for c in p["chapters"]]
     for entry in files:
         assert (chapters.REPO_ROOT / f"{entry}.md").is_file(), entry
-    assert NAMES[:3] == ["intro", "label_smoothing", "accuracy"]
+    assert NAMES[:4] == ["intro", "what_was_found", "label_smoothing", "accuracy"]
     assert {"penultimate", "calibration", "transformer", "distillation", "mutual_information",
             "what_was_run"} <= set(NAMES)
 

@@ -148,6 +148,7 @@ class MICurves:
     test_accuracy: dict[float, list[float]]  # α -> final test accuracy of each run
     num_examples: int                       # N: log N bounds the estimate
     missing: list[tuple[float, int]]        # (α, seed) with no stored curve
+    num_draws: int = 5                      # L: augmented draws per example (sets the estimator's bias)
 
     @property
     def log_n(self) -> float:
@@ -180,4 +181,5 @@ def collect_curves(setup: MISetup, profile: str, seeds: Iterable[int], *,
             accuracy.setdefault(alpha, []).append(float(record.metrics["test_accuracy"]))
     return MICurves(steps=steps if steps is not None else np.zeros(0, np.int64),
                     values={a: np.stack(v) for a, v in values.items()}, seeds=found_seeds,
-                    test_accuracy=accuracy, num_examples=setup.num_examples(profile), missing=missing)
+                    test_accuracy=accuracy, num_examples=setup.num_examples(profile), missing=missing,
+                    num_draws=setup.probe_for(profile).draws)
