@@ -33,6 +33,8 @@ CPU_CHANGES: dict[str, dict[str, Any]] = {
     "fcn-fmnist-full": {"epochs": 3},
     "fcn-mnist-dropout": {"epochs": 3},
     "fcn-mnist-student": {"epochs": 3},
+    "fcn-fmnist-dropout": {"epochs": 3},
+    "fcn-fmnist-student": {"epochs": 3},
     "alexnet-cifar10": {"epochs": 4, "train_subset": 5000, "test_subset": 2000},
     "resnet56-cifar10": {"epochs": 3, "train_subset": 2000, "test_subset": 1000},
     "resnet56-cifar100": {"epochs": 3, "train_subset": 2000, "test_subset": 1000},

@@ -6,6 +6,7 @@ hundred examples, one epoch), into a temporary store and checkpoint folder.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 
@@ -22,7 +23,7 @@ from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_T
 from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
 from lsbook.experiments.mutual_info import MI_SETUPS, collect_curves, curve, ensure_curve, find_curve
 from lsbook.experiments.smoothness import SMOOTHNESS_RECIPE, ensure_smoothness, find_smoothness
-from lsbook.experiments.variants import resolve_recipe
+from lsbook.recipes import RECIPES, resolve
 from lsbook.store import Store
 
 
@@ -111,17 +112,19 @@ def test_bad_setups_are_refused():
         expand_grid(SETUPS["fcn-fmnist"], [])
 
 
-def test_fashion_mnist_variants_are_the_mnist_recipes_on_other_data():
-    for profile in ("smoke", "cpu", "paper"):
-        student = resolve_recipe("fcn-fmnist-student", profile)
-        mnist = resolve_recipe("fcn-mnist-student", profile)
-        assert student.name == "fcn-fmnist-student" and student.dataset == "fashion-mnist"
-        assert student.model_kwargs["hidden"] == 800 and student.model_kwargs["dropout"] == 0.0
-        assert not student.augment
-        assert (student.epochs, student.train_subset) == (mnist.epochs, mnist.train_subset)
-    assert resolve_recipe("fcn-fmnist-dropout", "paper").model_kwargs["dropout"] == 0.5
+def test_fashion_mnist_pair_is_the_mnist_pair_on_other_data():
+    """fcn-fmnist-dropout/-student are recipes like any other, equal to the MNIST pair but for
+    their name and dataset, at every profile (so they train for as long as the MNIST pair)."""
+    for name in ("dropout", "student"):
+        for profile in ("smoke", "cpu", "paper"):
+            fashion, mnist = resolve(f"fcn-fmnist-{name}", profile), resolve(f"fcn-mnist-{name}", profile)
+            assert fashion.name == f"fcn-fmnist-{name}" and fashion.dataset == "fashion-mnist"
+            changed = {f.name for f in dataclasses.fields(fashion) if getattr(fashion, f.name) != getattr(mnist, f.name)}
+            assert changed <= {"name", "dataset", "synthetic_data"}, changed
+    assert RECIPES["fcn-fmnist-student"].model_kwargs["hidden"] == 800 and not RECIPES["fcn-fmnist-student"].augment
+    assert RECIPES["fcn-fmnist-dropout"].model_kwargs["dropout"] == 0.5
     with pytest.raises(LsbookError, match="unknown recipe"):
-        resolve_recipe("fcn-nothing", "cpu")
+        resolve("fcn-nothing", "cpu")
 
 
 # --- End to end: teachers, students, γ records ------------------------------------------------------

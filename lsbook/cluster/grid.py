@@ -15,7 +15,7 @@ from lsbook.validation import check_choice
 class RunSpec:
     """One run of a sweep: the arguments of :func:`lsbook.train.ensure_run` (picklable)."""
 
-    recipe: str  # a name of lsbook.recipes.RECIPES (or of lsbook.experiments.variants.VARIANTS)
+    recipe: str  # a name of lsbook.recipes.RECIPES
     profile: str  # smoke / cpu / paper
     alpha: float  # label-smoothing constant
     seed: int  # the run's seed
@@ -36,16 +36,6 @@ class RunSpec:
             text += f" <- {self.teacher.recipe} alpha={self.teacher.alpha:g} at T={self.distill_temperature:g}"
         return text
 
-    def resolved_recipe(self):
-        """The recipe name (lsbook.recipes) or, for a study's variant, the resolved Recipe."""
-        from lsbook.recipes import RECIPES
-
-        if self.recipe in RECIPES:
-            return self.recipe
-        from lsbook.experiments.variants import resolve_recipe
-
-        return resolve_recipe(self.recipe, self.profile)
-
     def _distill_kwargs(self, teacher) -> dict[str, Any]:
         if teacher is None:
             return {}
@@ -61,7 +51,7 @@ class RunSpec:
         if self.teacher is not None:  # only the teacher's key and dataset enter the student's plan
             teacher_plan = self.teacher.plan()
             teacher = Record(key=teacher_plan.key, config=teacher_plan.config, metrics={}, provenance={})
-        return plan_run(self.resolved_recipe(), self.alpha, self.seed, self.profile,
+        return plan_run(self.recipe, self.alpha, self.seed, self.profile,
                         overrides=dict(self.overrides) or None, **self._distill_kwargs(teacher))
 
     def train(self, store_root: str | None = None, runs_root: str | None = None, *, device: str | None = None,
@@ -78,7 +68,7 @@ class RunSpec:
             if teacher is None:
                 raise LsbookError(f"teacher run {self.teacher.label()} is not in the store {store.root}; "
                                   "submit the teachers first (the sweep does this for you)")
-        record = ensure_run(self.resolved_recipe(), self.alpha, self.seed, self.profile, store=store,
+        record = ensure_run(self.recipe, self.alpha, self.seed, self.profile, store=store,
                             device=device, progress=progress, overrides=dict(self.overrides) or None,
                             keep_model=self.keep_model, runs_root=runs_root, **self._distill_kwargs(teacher))
         if self.smoothness and teacher is not None:

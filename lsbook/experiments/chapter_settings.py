@@ -101,9 +101,9 @@ def has_data(recipe) -> bool:
 def training_length(recipe_name: str, profile: str) -> str:
     """How long ``recipe_name`` trains at ``profile``, in words, e.g. "3 epochs on the full
     training set" (for the chapters' prose, so that it follows the profile's definition)."""
-    from lsbook.experiments.variants import resolve_recipe
+    from lsbook.recipes import resolve
 
-    recipe = resolve_recipe(recipe_name, profile)
+    recipe = resolve(recipe_name, profile)
     data = ("the full training set" if recipe.train_subset is None
             else f"{recipe.train_subset:,} training examples")
     return f"{recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''} on {data}"

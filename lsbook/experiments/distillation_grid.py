@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from lsbook.errors import LsbookError
-from lsbook.experiments.variants import recipe_names, resolve_recipe
+from lsbook.recipes import RECIPES
 from lsbook.store import Record, Store
 from lsbook.validation import check_alpha, check_choice, check_temperature
 
@@ -52,7 +52,7 @@ class DistillationSetup:
     def __post_init__(self) -> None:
         for recipe in (self.teacher_recipe, self.student_recipe, self.dropout_teacher_recipe):
             if recipe is not None:
-                check_choice(recipe, recipe_names(), "recipe")
+                check_choice(recipe, RECIPES, "recipe")
         check_choice(self.distill_loss, ("replication", "original"), "distill_loss")
         if not 0.0 <= self.beta <= 1.0:
             raise LsbookError(f"beta must be in [0, 1], got {self.beta!r}")
@@ -100,7 +100,7 @@ class RunSpec:
     """One run of a study before it runs: a teacher, a baseline or a distilled student."""
 
     role: str                       # TEACHER, BASELINE, DISTILLED or DROPOUT_TEACHER
-    recipe: str                     # recipe name (lsbook.recipes or lsbook.experiments.variants)
+    recipe: str                     # a name of lsbook.recipes.RECIPES
     alpha: float                    # the run's own label smoothing (0 for distilled students)
     seed: int                       # the same seed for a student and its teacher
     teacher: "RunSpec | None" = None  # distilled students only
@@ -164,7 +164,7 @@ class GridRunner:
     def _plain(self, spec: RunSpec, train: bool) -> Record | None:
         from lsbook.train import ensure_run, find_run
 
-        recipe = resolve_recipe(spec.recipe, self.profile)
+        recipe = spec.recipe
         if not train:
             return find_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store)
         return ensure_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store,
@@ -183,7 +183,7 @@ class GridRunner:
         teacher = self.record(spec.teacher, train=train)
         if teacher is None:
             return None
-        recipe = resolve_recipe(spec.recipe, self.profile)
+        recipe = spec.recipe
         kwargs = self._distill_kwargs(spec, teacher)
         found = find_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store, **kwargs)
         if found is not None or not train:

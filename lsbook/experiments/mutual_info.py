@@ -22,9 +22,8 @@ import numpy as np
 
 from lsbook.errors import LsbookError
 from lsbook.experiments.mi_probe import MutualInformationProbe, ProbeConfig, select_probe_set
-from lsbook.experiments.variants import resolve_recipe
 from lsbook.profiles import PROFILES
-from lsbook.recipes import Recipe
+from lsbook.recipes import Recipe, resolve
 from lsbook.store import Record, Store
 from lsbook.validation import check_alpha, check_choice
 
@@ -67,7 +66,7 @@ class MISetup:
 
     def recipe_for(self, profile: str) -> Recipe:
         """The recipe the curve's runs train, with ``profile`` and this setup's overrides."""
-        recipe = resolve_recipe(self.recipe, profile)
+        recipe = resolve(self.recipe, profile)
         changes = self.overrides.get(profile)
         return recipe.replace(**changes) if changes else recipe
 
