@@ -20,7 +20,7 @@ import time
 import lsbook  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch starts its threads
 import torch
 
-from lsbook.recipes import resolve
+from lsbook.profiles import resolve
 from lsbook.optimisation import make_objective, make_optimizer
 from lsbook.run_data import load_run_data
 from lsbook.runtime import pick_device

@@ -153,10 +153,9 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
     import os
     import subprocess
 
-    from lsbook.pages import known_profiles
+    from lsbook.profiles import get_profile
 
-    if profile not in known_profiles():
-        raise LsbookError(f"profile must be one of {', '.join(known_profiles())}, got {profile!r}")
+    get_profile(profile)
     builders = {"html": "html", "pdflatex": "latex"}
     if builder not in builders:
         raise LsbookError(f"builder must be html or pdflatex, got {builder!r}")

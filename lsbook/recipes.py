@@ -2,9 +2,9 @@
 
 Every field is a hyperparameter of the seed's Section 2.2 ("Neural Network Models and Training")
 or of the original paper (``ORIGINAL.md``), with a comment that says where it comes from. A recipe
-is the ``paper`` profile; :func:`resolve` applies a profile (``smoke``, ``cpu``, ``paper``, see
-:mod:`lsbook.profiles`) and returns the recipe that a run actually uses — all of its fields go into
-the run's configuration and therefore into its store key.
+is the ``paper`` profile; :func:`lsbook.profiles.resolve` applies a profile (``smoke``, ``cpu``,
+``paper``) and returns the recipe that a run actually uses — all of its fields go into the run's
+configuration and therefore into its store key. This module imports nothing of lsbook.profiles.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsbook.errors import LsbookError
-from lsbook.profiles import PROFILES, apply_profile
 from lsbook.validation import check_choice, check_positive_int
 
 OPTIMIZERS = ("sgd", "adam")
@@ -313,12 +312,5 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def resolve(recipe_name: str, profile: str) -> Recipe:
-    """The recipe ``recipe_name`` with ``profile`` applied (the recipe a run actually uses)."""
-    check_choice(recipe_name, RECIPES, "recipe")
-    check_choice(profile, PROFILES, "profile")
-    return apply_profile(RECIPES[recipe_name], profile).validate()
-
-
-__all__ = ["Recipe", "RECIPES", "PROFILES", "OPTIMIZERS", "SCHEDULES", "resolve", "recipe_from_dict",
+__all__ = ["Recipe", "RECIPES", "OPTIMIZERS", "SCHEDULES", "KEY_NEUTRAL_DEFAULTS", "recipe_from_dict",
            "json_ready"]

@@ -7,8 +7,6 @@ returns MyST Markdown (a pipe table) ready for ``lsbook.pages.show``.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -209,27 +207,12 @@ def _schedule(r) -> str:
 
 
 def profile_changes_table(profile: str) -> str:
-    """For every recipe, the fields that ``profile`` changes from the paper recipe."""
-    from lsbook.recipes import RECIPES, resolve
+    """Everything ``profile`` changes from the ``paper`` profile (lsbook.profiles.profile_changes):
+    each recipe's fields, the Transformer's settings, chapter defaults, probe intervals."""
+    from lsbook.profiles import profile_changes
 
-    rows = []
-    for name in RECIPES:
-        paper_recipe, scaled = RECIPES[name], resolve(name, profile)
-        changes = []
-        for f in dataclasses.fields(paper_recipe):
-            before, after = getattr(paper_recipe, f.name), getattr(scaled, f.name)
-            if before != after:
-                changes.append(f"{f.name}: {_short(before)} → {_short(after)}")
-        rows.append([f"`{name}`", "; ".join(changes) or "(unchanged)"])
-    return markdown_table(["recipe", f"changed by the `{profile}` profile"], rows, "ll")
-
-
-def _short(value) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return str(value)
+    rows = [[what, changes] for what, changes in profile_changes(profile)]
+    return markdown_table(["what", f"changed by the `{profile}` profile"], rows, "ll")
 
 
 # --- Reproducibility ---------------------------------------------------------------------------

@@ -44,7 +44,8 @@ from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError, TrainingDivergedError
 from lsbook.evaluation import penultimate_features, predict_logits, split_metrics
 from lsbook.optimisation import lr_factor, make_objective, make_optimizer
-from lsbook.recipes import PROFILES, Recipe, json_ready, resolve
+from lsbook.profiles import PROFILES, resolve
+from lsbook.recipes import Recipe, json_ready
 from lsbook.run_data import RunData, load_run_data
 from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
                             pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)

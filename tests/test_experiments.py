@@ -23,7 +23,8 @@ from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_T
 from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
 from lsbook.experiments.mutual_info import MI_SETUPS, collect_curves, curve, ensure_curve, find_curve
 from lsbook.experiments.smoothness import SMOOTHNESS_RECIPE, ensure_smoothness, find_smoothness
-from lsbook.recipes import RECIPES, resolve
+from lsbook.profiles import resolve
+from lsbook.recipes import RECIPES
 from lsbook.store import Store
 
 
@@ -40,11 +41,10 @@ def one_thread():
 @pytest.fixture
 def tiny_smoke(monkeypatch):
     """Smoke runs of 192 training examples, 1 epoch: a second or two each."""
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_TRAIN", 192)
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_VAL", 64)
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_TEST", 64)
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_EPOCHS", 1)
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_MAX_BATCH", 64)
+    smoke = lsbook.profiles.PROFILE_TABLE["smoke"]
+    caps = {**smoke.recipe_caps, "train_subset": 192, "val_subset": 64, "test_subset": 64, "epochs": 1,
+            "batch_size": 64}
+    monkeypatch.setitem(lsbook.profiles.PROFILE_TABLE, "smoke", dataclasses.replace(smoke, recipe_caps=caps))
 
 
 # --- γ (Eq. 3) -----------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_smoke_mutual_information_curve_is_stored_with_the_run(tmp_path, tiny_sm
     record = ensure_curve(setup, 0.1, 0, "smoke", store=store, runs_root=runs, progress=False)
     steps, values = curve(record)
     total = record.metrics["steps"]
-    assert steps.tolist() == list(range(0, total + 1, setup.every_steps["smoke"]))
+    assert steps.tolist() == list(range(0, total + 1, setup.every_steps("smoke")))
     assert np.all(values >= 0) and np.all(values <= math.log(setup.num_examples("smoke")) + 1e-12)
     assert record.config["step_callback"] == setup.callback_name("smoke")
     assert "T-shirt/top|Sandal" in record.config["step_callback"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lsbook.errors import LsbookError
-from lsbook.profiles import PROFILES, apply_profile
-from lsbook.recipes import RECIPES, Recipe, recipe_from_dict, resolve
+from lsbook.profiles import PROFILES, apply_profile, resolve
+from lsbook.recipes import RECIPES, Recipe, recipe_from_dict
 
 CONTRACT_NAMES = {"fcn-mnist", "fcn-emnist", "fcn-fmnist", "alexnet-cifar10", "resnet56-cifar10",
                   "resnet56-cifar100", "resnet34-cub200", "resnet50-tinyimagenet", "transformer-multi30k"}

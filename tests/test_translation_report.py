@@ -138,10 +138,6 @@ def test_setup_text_follows_the_plan():
     assert f"lr {plan.recipe.lr:g}" in text and f"vocabulary of {plan.settings.vocab_size}" in text
 
 
-def test_chapter_settings_and_empty_store(tmp_path):
-    assert report.chapter_settings("cpu") == ("cpu", [0.0, 0.1, 0.3], [0])
-    assert report.chapter_settings("smoke", alphas=0.2, seeds=[1, 2]) == ("smoke", [0.2], [1, 2])
-    with pytest.raises(LsbookError, match="alpha"):
-        report.chapter_settings("cpu", alphas=[1.5])
+def test_empty_store(tmp_path):
     empty = report.gather_translation([0.0], [0], "cpu", train=False, store=Store(tmp_path))
     assert not empty.records and empty.missing_data is None

@@ -10,7 +10,7 @@ import torch
 
 from lsbook.data.text import Tokenizer
 from lsbook.errors import LsbookError
-from lsbook.recipes import resolve
+from lsbook.profiles import resolve
 from lsbook.store import Store
 from lsbook.translation.corpus import build_corpus, check_fingerprints, load_corpus
 from lsbook.translation.metrics import teacher_forced_logits
