@@ -33,6 +33,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(train)
     train.set_defaults(func=cmd_train)
 
+    plan = subparsers.add_parser("plan", help="show what a run would train (configuration, key, steps), "
+                                              "without training",
+                                 description="Resolve a run's configuration and key and print its training "
+                                             "examples, steps per epoch, total optimiser steps and learning-rate "
+                                             "milestones in steps. Nothing is loaded or trained.")
+    plan.add_argument("recipe", help="recipe name, e.g. resnet56-cifar10 (see lsbook.recipes.RECIPES)")
+    plan.add_argument("--alpha", type=float, default=0.0, help="label smoothing alpha in [0, 1) (default 0)")
+    plan.add_argument("--seed", type=int, default=0, help="random seed >= 0 (default 0)")
+    plan.add_argument("--profile", default=DEFAULT_PROFILE, help="smoke, cpu or paper (default cpu)")
+    plan.add_argument("--epochs", type=int, default=None, help="override the profile's number of epochs")
+    plan.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    plan.set_defaults(func=cmd_plan)
+
     runs = subparsers.add_parser("runs", help="list the runs in the results store",
                                  description="List the stored runs (and any damaged or stale record).")
     runs.add_argument("--recipe", default=None, help="only this recipe")
@@ -101,6 +114,59 @@ def cmd_train(args: argparse.Namespace) -> int:
     record = ensure_run(args.recipe, args.alpha, args.seed, args.profile, store=store, device=args.device,
                         progress=not args.quiet, overrides=overrides, keep_model=args.keep_model)
     print(record.summary())
+    return 0
+
+
+def plan_report(plan) -> dict[str, Any]:
+    """What ``plan`` (lsbook.train.RunPlan) will train, in optimiser steps (lsbook.schedule)."""
+    from lsbook.schedule import schedule_of
+
+    schedule = schedule_of(plan.recipe)
+    return {"key": plan.key, "recipe": plan.recipe.name, "profile": plan.config["profile"],
+            "alpha": plan.config["alpha"], "seed": plan.config["seed"],
+            "train_examples": schedule.train_examples, "batch_size": plan.recipe.batch_size,
+            "steps_per_epoch": schedule.steps_per_epoch, "epochs": schedule.epochs,
+            "total_steps": schedule.total_steps, "lr": plan.recipe.lr, "lr_schedule": schedule.kind,
+            "lr_gamma": schedule.lr_gamma, "lr_milestone_steps": list(schedule.milestone_steps),
+            "config": plan.config}
+
+
+def format_plan(report: dict[str, Any]) -> str:
+    """``plan_report`` as lines for people, the configuration last."""
+    import json
+
+    epochs = report["total_steps"] / report["steps_per_epoch"]
+    kind, milestones = report["lr_schedule"], report["lr_milestone_steps"]
+    if kind == "linear":
+        lr = f"{report['lr']:g}, decaying linearly to 0 over {report['total_steps']:,} steps"
+    elif kind in ("multistep", "step") and milestones:
+        shown = ", ".join(f"{m:,}" for m in milestones[:8]) + (f", ... ({len(milestones)} in all)"
+                                                               if len(milestones) > 8 else "")
+        lr = f"{report['lr']:g}, ×{report['lr_gamma']:g} at steps {shown}"
+    else:
+        lr = f"{report['lr']:g}, constant"
+    lines = [f"run {report['key']}: {report['recipe']} [{report['profile']}] alpha={report['alpha']:g} "
+             f"seed={report['seed']}",
+             f"  training examples  {report['train_examples']:,}",
+             f"  steps per epoch    {report['steps_per_epoch']:,} (batches of {report['batch_size']})",
+             f"  optimiser steps    {report['total_steps']:,} ({epochs:g} epochs)",
+             f"  learning rate      {lr}",
+             "  configuration (its hash is the key):"]
+    config = dict(report["config"])
+    recipe = config.pop("resolved_recipe", {})
+    lines += [f"    {name} = {json.dumps(value, sort_keys=True)}" for name, value in sorted(config.items())]
+    lines += [f"    resolved_recipe.{name} = {json.dumps(value, sort_keys=True)}"
+              for name, value in sorted(recipe.items())]
+    return "\n".join(lines)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from lsbook.train import plan_run
+
+    report = plan_report(plan_run(args.recipe, args.alpha, args.seed, args.profile, overrides=_overrides(args)))
+    print(json.dumps(report, indent=1, sort_keys=True) if args.json else format_plan(report))
     return 0
 
 

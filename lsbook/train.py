@@ -25,7 +25,6 @@ metrics), :mod:`lsbook.runtime` (device, determinism, lock, checkpoint files).
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import random
 import sys
@@ -43,10 +42,11 @@ from tqdm.auto import tqdm
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError, TrainingDivergedError
 from lsbook.evaluation import penultimate_features, predict_logits, split_metrics
-from lsbook.optimisation import lr_factor, make_objective, make_optimizer
+from lsbook.optimisation import make_objective, make_optimizer
 from lsbook.profiles import PROFILES, resolve
 from lsbook.recipes import Recipe, json_ready
 from lsbook.run_data import RunData, load_run_data
+from lsbook.schedule import Schedule, schedule_of
 from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
                             pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
 from lsbook.store import Record, Store, code_version, config_key, provenance
@@ -200,9 +200,13 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
 def finished_weights(path: Path, plan: RunPlan) -> dict[str, torch.Tensor] | None:
     """The final weights from a run's local checkpoint if it finished training, else None."""
     state = read_checkpoint(path, key=plan.key, engine_version=ENGINE_VERSION)
-    if state is None or state["epoch"] != plan.recipe.epochs:
+    if state is None:
         return None
-    return state["model"]
+    if "total_steps" in state:
+        finished = state["global_step"] == state["total_steps"]
+    else:  # checkpoints written before step-based schedules: whole epochs
+        finished = state["epoch"] == plan.recipe.epochs
+    return state["model"] if finished else None
 
 
 def load_teacher(teacher: Record, device: torch.device, runs_root=None) -> nn.Module:
@@ -241,14 +245,15 @@ def _json_number(value: Any) -> Any:
 # --- The loop ------------------------------------------------------------------------------------
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective, recipe: Recipe, data: RunData,
-                generator: torch.Generator, epoch: int, global_step: int, total_steps: int, *,
+                generator: torch.Generator, epoch: int, global_step: int, schedule: Schedule, *,
                 after_step: Callable[[int], None] | None = None, what: str = "run"):
-    """One shuffled pass over the training set. Returns (per-step losses [S], number of correct
-    predictions on the training batches, global step after the epoch); raises
-    TrainingDivergedError (naming epoch and step) as soon as a loss is NaN or infinite."""
+    """One shuffled pass over the training set, cut short where the schedule's last step falls.
+    Returns (per-step losses [S], number of correct predictions on the training batches, global
+    step after the epoch); raises TrainingDivergedError (naming epoch and step) as soon as a loss
+    is NaN or infinite."""
     images_all, labels_all = data.train
     device = labels_all.device
-    steps = math.ceil(len(labels_all) / recipe.batch_size)
+    steps = min(schedule.steps_per_epoch, schedule.total_steps - global_step)
     check_every = 1 if device.type == "cpu" else 50  # a finiteness check is a sync on GPUs
     model.train()
     order = torch.randperm(len(labels_all), generator=generator).to(device)
@@ -258,7 +263,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective, r
         index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
         images, labels = images_all[index], labels_all[index]  # uint8 [B,C,H,W], int64 [B]
         inputs = data.transforms.train(images, generator) if recipe.augment else data.transforms.eval(images)
-        factor = lr_factor(recipe, epoch, global_step, total_steps)
+        factor = schedule.factor(global_step)
         for group in optimizer.param_groups:
             group["lr"] = recipe.lr * group["lr_multiplier"] * factor
         logits = model(inputs)  # [B, K]
@@ -312,8 +317,7 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
     generator = torch.Generator().manual_seed(derived_seed(seed, "data"))  # shuffling + augmentation
     objective = make_objective(recipe, alpha, config["distill"], teacher_model)
 
-    steps_per_epoch = math.ceil(len(train_labels) / recipe.batch_size)
-    total_steps = steps_per_epoch * recipe.epochs
+    schedule = schedule_of(recipe, len(train_labels))
     start = {"epoch": 0, "global_step": 0, "history": [], "step_log": [], "wall_seconds": 0.0, "resumes": 0}
     checkpoint_path = run_dir / "checkpoint.pt"
     state = read_checkpoint(checkpoint_path, key=plan.key, engine_version=ENGINE_VERSION)
@@ -349,21 +353,21 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
             call_back(step)
         bar.update(1)
 
-    bar = tqdm(total=total_steps, initial=global_step, disable=not progress, unit="step",
+    bar = tqdm(total=schedule.total_steps, initial=global_step, disable=not progress, unit="step",
                desc=f"{recipe.name} α={alpha:g} seed={seed}", file=sys.stderr, dynamic_ncols=True,
                mininterval=0.1 if sys.stderr.isatty() else 30.0)  # logs: a line every 30 s
     test_logits = val_logits = None
-    for epoch in range(start["epoch"], recipe.epochs):
+    for epoch in range(start["epoch"], schedule.epochs):
         epoch_began = time.perf_counter()
         losses, correct, global_step = train_epoch(
-            model, optimizer, objective, recipe, data, generator, epoch, global_step, total_steps,
+            model, optimizer, objective, recipe, data, generator, epoch, global_step, schedule,
             after_step=after_step, what=f"run {plan.key} ({recipe.name}, alpha={alpha:g}, seed={seed})")
         test_logits = predict_logits(model, data.test[0], data.transforms, recipe.eval_batch_size)
         val_logits = predict_logits(model, data.val[0], data.transforms, recipe.eval_batch_size)
         entry = {"epoch": epoch + 1, "step": global_step,
-                 "lr": recipe.lr * lr_factor(recipe, epoch, global_step - 1, total_steps),
+                 "lr": recipe.lr * schedule.factor(global_step - 1),
                  "train_loss": float(losses.mean()),
-                 "train_accuracy": float(correct) / len(train_labels),
+                 "train_accuracy": float(correct) / min(len(losses) * recipe.batch_size, len(train_labels)),
                  **split_metrics("test", test_logits, data.test[1]),
                  **split_metrics("val", val_logits, data.val[1]),
                  "seconds": time.perf_counter() - epoch_began}
@@ -372,7 +376,8 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
                         test_acc=f"{entry.get('test_accuracy', float('nan')):.4f}")
         write_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "engine_version": ENGINE_VERSION, "key": plan.key,
-            "epoch": epoch + 1, "global_step": global_step, "model": model.state_dict(),
+            "epoch": epoch + 1, "global_step": global_step, "total_steps": schedule.total_steps,
+            "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
@@ -393,7 +398,7 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
                                                                               temperature=temperature),
                        test_nll_at_val_temperature=negative_log_likelihood(test_logits, test_labels,
                                                                            temperature=temperature))
-    metrics.update(epochs=recipe.epochs, steps=global_step, train_examples=len(train_labels),
+    metrics.update(epochs=schedule.epochs, steps=global_step, train_examples=len(train_labels),
                    val_examples=len(val_labels), test_examples=len(test_labels),
                    class_names=data.class_names, history=history, step_log=step_log)
     arrays = {"test_logits": test_logits.numpy(), "test_labels": test_labels.numpy(),

@@ -93,3 +93,33 @@ def test_threads_must_be_positive(lsbook_main, tmp_path, capsys):
     assert lsbook_main(["train", "fcn-fmnist", "--profile", "smoke", "--threads", "0"]) == 2
     assert "threads must be an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+def test_plan_prints_key_steps_and_milestones_without_loading_data(lsbook_main, tmp_path, capsys, monkeypatch):
+    import json
+
+    import lsbook.run_data
+
+    monkeypatch.setattr(lsbook.run_data, "load_run_data", lambda *a, **k: pytest.fail("plan loaded data"))
+    assert lsbook_main(["plan", "fcn-fmnist-student", "--profile", "cpu", "--alpha", "0.1", "--seed", "3",
+                        "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    expected = train.plan_run("fcn-fmnist-student", 0.1, 3, "cpu")
+    assert report["key"] == expected.key and report["config"] == expected.config
+    assert (report["train_examples"], report["steps_per_epoch"], report["total_steps"]) == (55_000, 108, 324)
+    assert lsbook_main(["plan", "resnet34-cub200", "--profile", "paper"]) == 0
+    text = capsys.readouterr().out
+    assert "steps per epoch    22 (batches of 256)" in text and "×0.9 at steps 220, 440" in text
+    assert "resolved_recipe.lr = 0.3" in text
+    assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plan", "fcn-cifar"], "unknown recipe 'fcn-cifar'"),
+    (["plan", "fcn-fmnist", "--profile", "gpu"], "unknown profile 'gpu'"),
+    (["plan", "fcn-fmnist", "--alpha", "1"], "alpha must be in [0, 1)"),
+])
+def test_plan_rejects_bad_input_in_one_line(lsbook_main, capsys, argv, message):
+    assert lsbook_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err

@@ -18,7 +18,7 @@ import lsbook.train as train
 from lsbook.errors import LsbookError, TrainingDivergedError
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
-from lsbook.optimisation import lr_factor, parameter_groups
+from lsbook.optimisation import parameter_groups
 from lsbook.train import ensure_run, plan_run
 
 # Tiny runs: a few hundred examples, FCN on Fashion-MNIST (synthetic stand-ins if it is missing).
@@ -191,16 +191,6 @@ def test_parameter_groups_follow_the_recipe():
     slow = {id(p) for g in groups if g["lr_multiplier"] == 0.1 for p in g["params"]}
     assert slow == {id(fcn.head.weight), id(fcn.head.bias)}
     assert all(g["weight_decay"] == 0 for g in groups)
-
-
-def test_schedules():
-    fcn = RECIPES["fcn-fmnist"]
-    assert lr_factor(fcn, 0, 0, 1000) == 1.0 and lr_factor(fcn, 99, 999, 1000) == pytest.approx(0.001)
-    alex = RECIPES["alexnet-cifar10"]
-    assert [lr_factor(alex, e, 0, 1) for e in (0, 414, 415, 829, 830, 1245)] == pytest.approx(
-        [1, 1, 0.1, 0.1, 0.01, 0.01])
-    cub = RECIPES["resnet34-cub200"]
-    assert [lr_factor(cub, e, 0, 1) for e in (0, 9, 10, 25)] == pytest.approx([1, 1, 0.9, 0.81])
 
 
 def test_keep_model_later_takes_the_weights_from_the_finished_checkpoint(tmp_path, monkeypatch):
