@@ -115,4 +115,6 @@ def training_length(recipe_name: str, profile: str) -> str:
     recipe = resolve(recipe_name, profile)
     data = ("the full training set" if recipe.train_subset is None
             else f"{recipe.train_subset:,} training examples")
+    if recipe.total_steps is not None:
+        return f"{recipe.total_steps:,} optimiser steps on {data}"
     return f"{recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''} on {data}"

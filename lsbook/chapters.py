@@ -171,7 +171,7 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
         with contextlib.suppress(FileNotFoundError):
             import shutil
 
-            shutil.rmtree(result)  # a -W build must start clean (DESIGN.md, pitfalls)
+            shutil.rmtree(result)  # a -W build must start clean: a second -W build can skip a failed notebook
         command = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; "
                    "sys.argv[0] = 'jb'; sys.exit(main())", "build", str(REPO_ROOT),
                    "--path-output", str(output_dir), "-W", "-n", "--keep-going", "--builder", builder]

@@ -26,6 +26,7 @@ from typing import Any
 
 from lsbook.paper import TABLE_ALPHAS
 from lsbook.recipes import RECIPES, Recipe
+from lsbook.schedule import schedule_of, train_examples
 from lsbook.validation import check_choice
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -40,6 +41,7 @@ class Profile:
     summary: str  # one line: what the profile is for
     recipe_caps: Mapping[str, int] = field(default_factory=dict)  # every recipe: field at most this
     #   (a field that is None, i.e. unbounded, is set to the cap); "epochs" rescales the schedule
+    #   (a recipe that counts steps then trains that many epochs of the profile's subset)
     model_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per model: kwargs set
     pretrained_weights: bool = True  # False: recipes that start from ImageNet weights start from scratch
     synthetic_when_missing: bool = False  # True: stand-in images where the dataset is not on disk
@@ -180,6 +182,27 @@ def scale_epochs(recipe: Recipe, epochs: int) -> dict[str, Any]:
     return changes
 
 
+def scale_length(recipe: Recipe, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The schedule fields that follow a profile's change of length (``epochs`` or ``total_steps``).
+
+    A recipe that counts epochs scales its milestones with them. A recipe that counts steps
+    (``total_steps``) and is given a length in epochs trains that many passes over the profile's
+    training examples; its milestone steps scale with its total.
+    """
+    if recipe.total_steps is None:
+        return scale_epochs(recipe, changes["epochs"]) if "epochs" in changes else {}
+    scaled: dict[str, Any] = {}
+    if changes.get("epochs") is not None:
+        shrunk = dataclasses.replace(recipe, **{**changes, "epochs": None})
+        steps_per_epoch = math.ceil(train_examples(shrunk) / shrunk.batch_size)
+        scaled = {"epochs": None, "total_steps": changes["epochs"] * steps_per_epoch}
+    total = scaled.get("total_steps", changes.get("total_steps", recipe.total_steps))
+    if total != recipe.total_steps and recipe.lr_milestone_steps:
+        scaled["lr_milestone_steps"] = tuple(max(1, round(m * total / recipe.total_steps))
+                                             for m in recipe.lr_milestone_steps)
+    return scaled
+
+
 def apply_profile(recipe: Recipe, profile: str) -> Recipe:
     """``recipe`` with the changes of ``profile`` (caps, model settings, its own fields)."""
     spec = get_profile(profile)
@@ -195,8 +218,7 @@ def apply_profile(recipe: Recipe, profile: str) -> Recipe:
     if spec.synthetic_when_missing:
         changes["synthetic_data"] = not _dataset_on_disk(recipe.dataset)
     changes.update(spec.recipes.get(recipe.name, {}))
-    if "epochs" in changes:
-        changes.update(scale_epochs(recipe, changes["epochs"]))
+    changes.update(scale_length(recipe, changes))
     return dataclasses.replace(recipe, **changes) if changes else recipe
 
 
@@ -250,7 +272,12 @@ def profile_changes(profile: str) -> list[tuple[str, str]]:
     for name, recipe in RECIPES.items():
         scaled = resolve(name, profile)
         changed = [f"{f.name}: {_short(getattr(recipe, f.name))} → {_short(getattr(scaled, f.name))}"
-                   for f in dataclasses.fields(recipe) if getattr(recipe, f.name) != getattr(scaled, f.name)]
+                   for f in dataclasses.fields(recipe) if getattr(recipe, f.name) != getattr(scaled, f.name)
+                   and not (f.name == "epochs" and scaled.epochs is None)]
+        if recipe.total_steps is not None and scaled.total_steps != recipe.total_steps:
+            length = schedule_of(scaled)
+            changed = [text + f" (epochs: {length.epochs} of {length.train_examples:,} examples)"
+                       if text.startswith("total_steps:") else text for text in changed]
         rows.append((f"recipe `{name}`", "; ".join(changed) or "(unchanged)"))
     before, after = settings_for("paper"), settings_for(profile)
     changed = [f"{f.name}: {_short(getattr(before, f.name))} → {_short(getattr(after, f.name))}"

@@ -64,9 +64,9 @@ def schedule_of(recipe: Recipe, examples: int | None = None) -> Schedule:
     :func:`train_examples` computes from the registry)."""
     examples = train_examples(recipe) if examples is None else int(examples)
     steps_per_epoch = max(1, math.ceil(examples / recipe.batch_size))
-    total = steps_per_epoch * recipe.epochs
+    total = recipe.total_steps if recipe.total_steps is not None else steps_per_epoch * recipe.epochs
     if recipe.schedule == "multistep":
-        milestones = tuple(sorted(m * steps_per_epoch for m in recipe.lr_milestones))
+        milestones = recipe.lr_milestone_steps or tuple(sorted(m * steps_per_epoch for m in recipe.lr_milestones))
     elif recipe.schedule == "step":
         period = recipe.lr_step_epochs * steps_per_epoch
         milestones = tuple(range(period, total, period))

@@ -1,6 +1,6 @@
 """The results store: one record per training run, keyed by a hash of the run's full configuration.
 
-Layout (DESIGN.md, "Store keys")::
+Layout::
 
     <root>/<recipe>/<profile>/<key>/record.json   config, metrics, provenance, array list + sha256
                                    /arrays.npz     compressed arrays (float32 logits, features, ...)

@@ -181,7 +181,7 @@ def recipes_table() -> str:
 
     header = ["recipe", "dataset", "architecture", *[k.upper() if k != "accuracy" else "Acc."
                                                       for k in paper.EXPERIMENTS],
-              "batch", "epochs", "optimiser", "lr schedule", "weight decay", "loss ×", "clip"]
+              "batch", "length", "optimiser", "lr schedule", "weight decay", "loss ×", "clip"]
     rows = []
     for name, r in RECIPES.items():
         dataset, architecture = describe(name)
@@ -190,13 +190,16 @@ def recipes_table() -> str:
             (" (Nesterov)" if r.nesterov else "")
         rows.append([f"`{name}`", dataset, architecture,
                      *["✓" if k in marks else "" for k in paper.EXPERIMENTS],
-                     r.batch_size, r.epochs, optimiser, _schedule(r),
+                     r.batch_size, f"{r.epochs} epochs" if r.total_steps is None else f"{r.total_steps:,} steps",
+                     optimiser, _schedule(r),
                      f"{r.weight_decay:g}" if r.weight_decay else "0", f"{r.loss_multiplier:g}",
                      f"{r.grad_clip_norm:g}" if r.grad_clip_norm else "–"])
     return markdown_table(header, rows, "lll" + "c" * len(paper.EXPERIMENTS) + "rrllrrr")
 
 
 def _schedule(r) -> str:
+    if r.schedule == "multistep" and r.lr_milestone_steps:
+        return f"×{r.lr_gamma:g} at steps {', '.join(f'{m:,}' for m in r.lr_milestone_steps)}"
     if r.schedule == "multistep":
         return f"×{r.lr_gamma:g} at epochs {', '.join(map(str, r.lr_milestones))}"
     if r.schedule == "step":

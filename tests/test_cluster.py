@@ -1,4 +1,4 @@
-"""Tests of lsbook.cluster: the sweep grid, its status, SLURM submission (issue #8).
+"""Tests of lsbook.cluster: the sweep grid, its status, SLURM submission.
 
 Most tests need no SLURM: a fake ``sbatch``/``sinfo``/``squeue`` on PATH records what would be
 submitted. ``test_slurm_*`` run against a real single-node SLURM (tests/slurm_cluster.py; skipped
@@ -358,7 +358,7 @@ def test_slurm_rejected_submission_submits_nothing(slurm_cluster, stores, capsys
 
 
 def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
-    """Issue #8, point 4: a smoke sweep as an array lands in the store; a cancelled task resumes."""
+    """A smoke sweep as an array lands in the store; a cancelled task resumes."""
     store = Store()
     # Long enough that a cancel after its first epoch lands mid-run even on an idle machine: 20
     # epochs of 8192 synthetic examples (the 512 of plain smoke finished before scancel once).
@@ -401,7 +401,7 @@ def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
 
 
 def test_slurm_chapter_sweep_keeps_one_notebook_per_alpha(slurm_cluster, tmp_path, capsys):
-    """Issue #8, point 3: a chapter for an α list as array tasks (papermill), one notebook per α."""
+    """A chapter for an α list as array tasks (papermill), one notebook per α."""
     out = tmp_path / "executed"
     args = chapter_args("label_smoothing", "--alphas", "0", "0.2", "-p", "profile", "smoke",
                         "--output-dir", str(out), "--executor", "slurm", "--time", "10", "--wait")

@@ -201,3 +201,35 @@ def test_keep_model_later_takes_the_weights_from_the_finished_checkpoint(tmp_pat
     assert kept.key == record.key and kept.has_model
     x = torch.from_numpy(np.zeros((3, 1, 28, 28), np.float32))
     assert kept.load_model()(x).shape == (3, 10)
+
+
+def test_a_step_based_run_trains_exactly_its_steps_and_resumes_in_the_partial_epoch(tmp_path):
+    """total_steps = 5 with 2 steps per epoch: epochs of 2, 2 and 1 step; the lr drops at step 3."""
+    steps = {**TINY, "epochs": None, "total_steps": 5, "schedule": "multistep", "lr_milestone_steps": (3,),
+             "lr_gamma": 0.5}
+    seen: list[float] = []
+    record = run(tmp_path, overrides=steps,
+                 step_callback=lambda step, model: seen.append(step), step_callback_name="steps")
+    m = record.metrics
+    assert m["steps"] == 5 and m["epochs"] == 3 and [e["step"] for e in m["history"]] == [2, 4, 5]
+    assert seen == [0, 1, 2, 3, 4, 5]
+    assert [e["lr"] for e in m["history"]] == pytest.approx([1.0, 0.5, 0.5])
+    # a run stopped after its second epoch resumes into the partial third and ends the same
+    checkpoint = tmp_path / "b" / "runs" / plan_run("fcn-fmnist", 0.1, 0, "smoke", overrides=steps).key / "checkpoint.pt"
+    original_write = train.write_checkpoint
+
+    def stop_after_two_epochs(path, state):
+        original_write(path, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    train.write_checkpoint = stop_after_two_epochs
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(tmp_path, "b", overrides=steps)
+    finally:
+        train.write_checkpoint = original_write
+    assert checkpoint.is_file()
+    resumed = run(tmp_path, "b", overrides=steps)
+    assert resumed.metrics["steps"] == 5
+    arrays_equal(resumed, run(tmp_path, "c", overrides=steps))

@@ -1,4 +1,4 @@
-"""Sweeps on a SLURM cluster through submitit (DESIGN.md, "Scaling out"; issue #8).
+"""Sweeps on a SLURM cluster through submitit.
 
 A sweep grid (recipe × α × seed × profile, or a distillation study of Section 6) is expanded into
 :class:`RunSpec` s (:mod:`.grid`). Each run is looked up in the results store and in the journal of

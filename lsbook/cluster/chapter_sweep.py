@@ -1,6 +1,6 @@
 """``python -m lsbook chapter-sweep NAME --alphas ...``: a chapter executed for each α of a list
 (papermill through :func:`lsbook.chapters.run_chapter`), as SLURM array tasks or here, one
-executed notebook kept per α — the "papermill batches with different α" of issue #8."""
+executed notebook kept per α: papermill batches of a chapter at different α."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ recipe says (PyTorch's translation example: lr 1e-4, betas 0.9/0.98, eps 1e-9, b
 18 epochs). A checkpoint is written atomically after every epoch; a killed run resumes from it and
 ends as an uninterrupted one would.
 
-The record stays compact (DESIGN.md): per temperature T the token-level ECE, NLL, accuracy and
+The record stays compact: per temperature T the token-level ECE, NLL, accuracy and
 reliability bins and the beam-search BLEU on val and test; the temperature fitted on *val* token
 logits and the test metrics at that T; example translations; the tokenizers' fingerprints. No
 vocabulary-wide logits are stored. The final weights stay in the run's checkpoint folder (not

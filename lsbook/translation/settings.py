@@ -101,6 +101,8 @@ def plan_translation_run(alpha: float, seed: int, profile: str, *, recipe: str |
     resolved = recipe.validate() if isinstance(recipe, Recipe) else resolve(str(recipe), profile)
     if resolved.model != "transformer":
         raise LsbookError(f"recipe {resolved.name!r} trains a {resolved.model!r}, not a transformer")
+    if resolved.total_steps is not None:
+        raise LsbookError(f"recipe {resolved.name!r}: translation runs train whole epochs (total_steps None)")
     if resolved.schedule != "constant" or resolved.lr_multipliers or resolved.weight_decay_on is not None:
         raise LsbookError(f"recipe {resolved.name!r}: translation runs train every parameter at one constant "
                           f"learning rate (schedule 'constant', no lr_multipliers or weight_decay_on)")
