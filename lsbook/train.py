@@ -49,7 +49,8 @@ from lsbook.run_data import RunData, load_run_data
 from lsbook.schedule import Schedule, schedule_of
 from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
                             pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
-from lsbook.store import Record, Store, code_version, config_key, provenance
+from lsbook.provenance import check_clean_tree, code_version, provenance
+from lsbook.store import Record, Store, config_key
 from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
 
 DISTILL_LOSSES = ("replication", "original")
@@ -143,7 +144,7 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
                progress: bool = True, overrides: dict[str, Any] | None = None,
                keep_model: bool = False, step_callback: StepCallback | None = None,
                step_callback_name: str | None = None, step_callback_every: int = 1,
-               runs_root: str | os.PathLike | None = None) -> Record:
+               runs_root: str | os.PathLike | None = None, allow_dirty: bool = False) -> Record:
     """The stored record of a run; trains it first (resuming from its checkpoint) if missing.
 
     ``recipe``: a name of RECIPES (``profile`` applied) or a Recipe used as given; ``overrides``:
@@ -156,6 +157,8 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
     trajectory; what it returns (numbers) is kept in ``metrics["step_log"]``. It needs a
     ``step_callback_name``, which enters the config. Transformer recipes are handed to
     :func:`lsbook.translation.run.ensure_translation_run` (same store, same checkpoints folder).
+    A ``paper`` run does not start from uncommitted code unless ``allow_dirty`` (the diff is then
+    kept in its provenance; :func:`lsbook.provenance.check_clean_tree`).
     """
     if step_callback is not None and not step_callback_name:
         raise LsbookError("step_callback needs a step_callback_name (it enters the run's config)")
@@ -168,10 +171,11 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
         from lsbook.translation.run import ensure_translation_run
 
         return ensure_translation_run(alpha, seed, profile, store=store, device=device, progress=progress,
-                                      recipe=plan.recipe, runs_root=runs_root)
+                                      recipe=plan.recipe, runs_root=runs_root, allow_dirty=allow_dirty)
     stored = store.get(plan.key, plan.config)
     if stored is not None and (stored.has_model or not keep_model):
         return stored
+    dirty = check_clean_tree(plan.config["profile"], allow_dirty)  # before anything is written
     chosen = pick_device(device)
     run_dir = run_directory(plan.key, runs_root)
     with exclusive_lock(run_dir / "lock"):
@@ -189,7 +193,7 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
                                            step_callback_every=step_callback_every)
             if stored is None:
                 stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
-                                          provenance=outcome.provenance, arrays=outcome.arrays))
+                                          provenance={**outcome.provenance, **dirty}, arrays=outcome.arrays))
             if keep_model:
                 stored = store.put_model(stored, outcome.model_state)
     return stored

@@ -334,7 +334,7 @@ def test_mi_verdict_describes_rise_and_fall():
 
 
 def test_command_line_refuses_bad_input(capsys, tmp_path):
-    from lsbook.experiments.cli import main
+    from lsbook.cli import main
 
     assert main(["distill", "no-such-setup", "--results", str(tmp_path)]) == 2
     assert "unknown distillation setup 'no-such-setup'" in capsys.readouterr().err

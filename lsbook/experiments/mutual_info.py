@@ -86,7 +86,7 @@ def _run_kwargs(setup: MISetup, profile: str) -> dict:
 
 
 def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store: Store | None = None,
-                 device=None, progress: bool = True, runs_root=None) -> Record:
+                 device=None, progress: bool = True, runs_root=None, allow_dirty: bool = False) -> Record:
     """The run of ``setup`` at α with its MI curve: stored, or trained now with the probe."""
     import torch
 
@@ -104,7 +104,7 @@ def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store
     probe.images = probe.images.to(pick_device(device))
     callback = MutualInformationProbe(probe, data.transforms.train, setup.probe_for(profile))
     return ensure_run(recipe, alpha, seed, profile, store=store, device=device, progress=progress,
-                      runs_root=runs_root, step_callback=callback,
+                      runs_root=runs_root, allow_dirty=allow_dirty, step_callback=callback,
                       step_callback_every=setup.every_steps(profile), **_run_kwargs(setup, profile))
 
 

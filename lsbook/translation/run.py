@@ -38,7 +38,8 @@ from lsbook.losses import label_smoothing_cross_entropy
 from lsbook.recipes import Recipe
 from lsbook.runtime import (CHECKPOINT_FORMAT, deterministic_algorithms, exclusive_lock,
                             pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
-from lsbook.store import Record, Store, code_version, provenance
+from lsbook.provenance import check_clean_tree, code_version, provenance
+from lsbook.store import Record, Store
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
 from lsbook.translation.evaluation import eval_batches, evaluate_translation
 from lsbook.translation.metrics import teacher_forced_logits, token_calibration
@@ -180,13 +181,15 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
                            device: str | torch.device | None = None, progress: bool = True,
                            recipe: str | Recipe = RECIPE, settings: TranslationSettings | None = None,
                            data_root: str | os.PathLike | None = None,
-                           runs_root: str | os.PathLike | None = None) -> Record:
-    """The stored record of a translation run; trains, evaluates and stores it first if missing."""
+                           runs_root: str | os.PathLike | None = None, allow_dirty: bool = False) -> Record:
+    """The stored record of a translation run; trains, evaluates and stores it first if missing
+    (a ``paper`` run only from committed code unless ``allow_dirty``)."""
     plan = plan_translation_run(alpha, seed, profile, recipe=recipe, settings=settings)
     store = store or Store()
     stored = store.get(plan.key, plan.config)
     if stored is not None:
         return stored
+    dirty = check_clean_tree(plan.config["profile"], allow_dirty)  # before anything is written
     chosen = pick_device(device)
     run_dir = run_directory(plan.key, runs_root)
     with exclusive_lock(run_dir / "lock"):
@@ -196,7 +199,7 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
             with deterministic_algorithms(chosen):
                 outcome = train_translation(plan, chosen, run_dir, data_root=data_root, progress=progress)
             stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
-                                      provenance=outcome.provenance, arrays=outcome.arrays))
+                                      provenance={**outcome.provenance, **dirty}, arrays=outcome.arrays))
     return stored
 
 
