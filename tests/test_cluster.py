@@ -349,6 +349,7 @@ def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5):
     (["--partition", "gpu-nonexistent"], "not a partition of this SLURM cluster (partitions: debug)"),
     (["--gpus-per-task", "1"], "sbatch rejected the submission: "),  # the test node has no GPU
 ])
+@pytest.mark.slow
 def test_slurm_rejected_submission_submits_nothing(slurm_cluster, stores, capsys, argv, message):
     args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke", "--executor", "slurm", *argv)
     with pytest.raises(LsbookError, match=re.escape(message)) as error:
@@ -359,6 +360,7 @@ def test_slurm_rejected_submission_submits_nothing(slurm_cluster, stores, capsys
     assert not (stores / "results").exists()
 
 
+@pytest.mark.slow
 def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     """A smoke sweep as an array lands in the store; a cancelled task resumes."""
     store = Store()
@@ -402,6 +404,7 @@ def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     print(f"SLURM sweep with cancel and resume: {time.monotonic() - began:.0f} s")
 
 
+@pytest.mark.slow
 def test_slurm_chapter_sweep_keeps_one_notebook_per_alpha(slurm_cluster, tmp_path, capsys):
     """A chapter for an α list as array tasks (papermill), one notebook per α."""
     out = tmp_path / "executed"

@@ -41,6 +41,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(lsbook_main, tmp_path, 
     assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_train_then_runs_then_train_again(lsbook_main, tmp_path, capsys):
     argv = ["train", "fcn-fmnist", "--alpha", "0.1", "--seed", "2", "--profile", "smoke", "--epochs", "1", "--quiet"]
     assert lsbook_main(argv) == 0
@@ -56,6 +57,7 @@ def test_train_then_runs_then_train_again(lsbook_main, tmp_path, capsys):
     assert "0 run(s)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_runs_reports_a_damaged_record(lsbook_main, tmp_path, capsys):
     assert lsbook_main(["train", "fcn-fmnist", "--profile", "smoke", "--epochs", "1", "--quiet"]) == 0
     folder = Store(tmp_path / "results").folders()[0]
@@ -66,6 +68,7 @@ def test_runs_reports_a_damaged_record(lsbook_main, tmp_path, capsys):
     assert "0 run(s)" in captured.out and str(folder) in captured.err
 
 
+@pytest.mark.slow
 def test_sweep_skips_stored_runs_and_goes_on_after_a_failure(lsbook_main, tmp_path, capsys, monkeypatch):
     original = train.train_classifier
 
@@ -161,6 +164,7 @@ def test_distill_and_sweep_distillation_are_one_grid_and_one_path(lsbook_main, m
     assert len(seen[-1]) == 2 * 7
 
 
+@pytest.mark.slow
 def test_a_paper_run_refuses_a_dirty_tree_unless_allowed(lsbook_main, tmp_path, capsys, monkeypatch):
     import lsbook.provenance
 

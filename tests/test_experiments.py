@@ -129,6 +129,7 @@ def test_fashion_mnist_pair_is_the_mnist_pair_on_other_data():
 
 # --- End to end: teachers, students, γ records ------------------------------------------------------
 
+@pytest.mark.slow
 def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     store, runs = Store(tmp_path / "results"), tmp_path / "runs"
     setup = SETUPS["fcn-fmnist"].reduced(alphas=[0.0, 0.45], temperatures=[1.0, 4.0])
@@ -185,6 +186,7 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     assert store.get(teachers[1].key).has_model
 
 
+@pytest.mark.slow
 def test_table4_from_a_smoke_run(tmp_path, tiny_smoke):
     store, runs = Store(tmp_path / "results"), tmp_path / "runs"
     setup = SETUPS["fcn-fmnist"]
@@ -246,6 +248,7 @@ def test_logit_differences_shape_determinism_and_mode():
     assert not np.allclose(y[:, 0], y[:, 1])
 
 
+@pytest.mark.slow
 def test_smoke_mutual_information_curve_is_stored_with_the_run(tmp_path, tiny_smoke):
     store, runs = Store(tmp_path / "results"), tmp_path / "runs"
     setup = MI_SETUPS["fcn-fmnist"]

@@ -113,6 +113,7 @@ def _writer(root: str, worker: int) -> None:
         store.put(make_record(alpha=0.2, seed=worker * 10 + i))  # and keys of its own
 
 
+@pytest.mark.slow
 def test_concurrent_writers_corrupt_nothing(tmp_path):
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_writer, args=(str(tmp_path), w)) for w in range(3)]

@@ -168,6 +168,7 @@ def test_settings_and_plans():
 
 # --- training, resuming, the record ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path):
     plan = plan_translation_run(0.1, 3, "smoke", recipe=tiny_recipe(), settings=TINY_SETTINGS)
     whole = train_translation(plan, torch.device("cpu"), tmp_path / "whole", data_root=toy_data, progress=False)
@@ -194,6 +195,7 @@ def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path):
         train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False)
 
 
+@pytest.mark.slow
 def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
     import lsbook.translation.evaluation as run_module
 
@@ -215,6 +217,7 @@ def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
     assert outcome.metrics["val_tokens"] == len(labels["val"]) != outcome.metrics["test_tokens"]
 
 
+@pytest.mark.slow
 def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkeypatch):
     store = Store(tmp_path / "results")
     kwargs = dict(store=store, recipe=tiny_recipe(), settings=TINY_SETTINGS, data_root=toy_data,
@@ -253,6 +256,7 @@ def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkey
         load_translator(record, runs_root=tmp_path / "elsewhere")
 
 
+@pytest.mark.slow
 def test_the_engine_hands_transformer_recipes_to_the_translation_run(toy_data, tmp_path, monkeypatch):
     from lsbook.train import ensure_run
 
