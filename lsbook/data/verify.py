@@ -32,6 +32,18 @@ def digest_file(path: Path, algorithm: str, chunk: int = 1 << 20) -> str:
     return hasher.hexdigest()
 
 
+def digest_gz_file(path: Path, algorithm: str, chunk: int = 1 << 20) -> str:
+    """Hex digest of a gzip file's decompressed bytes, streamed; a damaged stream is DataCorruptError."""
+    hasher = hashlib.new(algorithm)
+    try:
+        with gzip.open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                hasher.update(block)
+    except (EOFError, OSError, zlib.error) as error:
+        raise DataCorruptError(f"{path.name}: truncated or damaged gzip file ({error})") from None
+    return hasher.hexdigest()
+
+
 def corrupt(path: Path, algorithm: str, expected: str, actual: str, what: str = "") -> DataCorruptError:
     """The one-line error for a file whose digest is wrong."""
     return DataCorruptError(
