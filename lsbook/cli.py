@@ -17,11 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsbook.errors import LsbookError
 from lsbook.profiles import DEFAULT_PROFILE, PROFILES
 from lsbook.validation import check_positive_int
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lsbook.train import RunPlan
 
 
 # --- the parser ----------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 # --- one run ---------------------------------------------------------------------------------------
 
-def _plan(args: argparse.Namespace):
+def _plan(args: argparse.Namespace) -> "RunPlan":
     from lsbook.cluster.sweep import length_overrides
     from lsbook.train import plan_run
 
@@ -242,7 +245,7 @@ def _plan(args: argparse.Namespace):
                     overrides=length_overrides(args.epochs, args.steps))
 
 
-def plan_report(plan) -> dict[str, Any]:
+def plan_report(plan: "RunPlan") -> dict[str, Any]:
     """What ``plan`` (lsbook.train.RunPlan) will train, in optimiser steps (lsbook.schedule)."""
     from lsbook.schedule import schedule_of
 

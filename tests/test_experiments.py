@@ -19,7 +19,7 @@ from lsbook.distillation import smoothed_teacher_logits, smoothness_index
 from lsbook.errors import LsbookError
 from lsbook.experiments import distillation_results as results
 from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_TEACHER, SETUPS, TEACHER,
-                                                  DistillationSetup, GridRunner, expand_grid, run_grid)
+                                                  DistillationSetup, StudyRecords, expand_grid, run_grid)
 from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
 from lsbook.experiments.mutual_info import MI_SETUPS, collect_curves, curve, ensure_curve, find_curve
 from lsbook.experiments.smoothness import SMOOTHNESS_RECIPE, ensure_smoothness, find_smoothness
@@ -136,9 +136,9 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     outcome = run_grid(setup, "smoke", [0], store=store, runs_root=runs, progress=False, table4=False)
     assert outcome["failed"] == [] and outcome["done"] == 2 + 2 + 3
 
-    runner = GridRunner(setup, "smoke", store=store, runs_root=runs, progress=False)
+    runner = StudyRecords(setup, "smoke", store=store)
     teacher_specs = [s for s in expand_grid(setup, [0], table4=False) if s.role == TEACHER]
-    teachers = [runner.record(s, train=False) for s in teacher_specs]
+    teachers = [runner.record(s) for s in teacher_specs]
     # Teachers of different α are different runs, and both survive in the store.
     assert teachers[0].key != teachers[1].key
     stored_keys = {r.key for r in store.find(recipe="fcn-fmnist", profile="smoke")}

@@ -153,18 +153,16 @@ def expand_grid(setup: DistillationSetup, seeds: Iterable[int], *, table4: bool 
     return sorted(specs, key=lambda s: s.teacher is not None)
 
 
-class GridRunner:
-    """Finds the stored records (and γ) of a study's RunSpecs in one store, at one profile; never trains."""
+class StudyRecords:
+    """The stored records (and γ) of a study's RunSpecs in one store, at one profile; never trains."""
 
-    def __init__(self, setup: DistillationSetup, profile: str, *, store: Store | None = None, **_unused):
+    def __init__(self, setup: DistillationSetup, profile: str, *, store: Store | None = None):
         self.setup, self.profile, self.store = setup, profile, store or Store()
 
-    def record(self, spec: RunSpec, *, train: bool = False) -> Record | None:
+    def record(self, spec: RunSpec) -> Record | None:
         """The stored record of ``spec``, or None (its teacher missing counts as missing)."""
         from lsbook.train import find_run
 
-        if train:
-            raise LsbookError("GridRunner only reads the store; train a study with run_grid")
         if spec.teacher is None:
             return find_run(spec.recipe, spec.alpha, spec.seed, self.profile, store=self.store)
         teacher = self.record(spec.teacher)
@@ -174,14 +172,12 @@ class GridRunner:
                         distill_temperature=spec.temperature, distill_loss=self.setup.distill_loss,
                         beta=self.setup.beta)
 
-    def smoothness(self, spec: RunSpec, *, compute: bool = False) -> float | None:
+    def smoothness(self, spec: RunSpec) -> float | None:
         """Stored γ (Eq. 3) of a distilled student's teacher at its temperature, or None."""
         from lsbook.experiments.smoothness import find_smoothness
 
         if spec.teacher is None:
             raise LsbookError(f"{spec.describe()} has no teacher, so no smoothness index")
-        if compute:
-            raise LsbookError("GridRunner only reads the store; run_grid stores γ with each student")
         teacher = self.record(spec.teacher)
         return None if teacher is None else find_smoothness(teacher, spec.temperature, self.store)
 
