@@ -169,18 +169,30 @@ def test_settings_and_plans():
 # --- training, resuming, the record ---------------------------------------------------------------
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path, device):
+    """Dropout draws from the CPU or the CUDA generator: the checkpoint keeps both states."""
+    from lsbook.runtime import deterministic_algorithms, read_checkpoint
+
+    device = torch.device(device)
     plan = plan_translation_run(0.1, 3, "smoke", recipe=tiny_recipe(), settings=TINY_SETTINGS)
-    whole = train_translation(plan, torch.device("cpu"), tmp_path / "whole", data_root=toy_data, progress=False)
+    with deterministic_algorithms(device):
+        whole = train_translation(plan, device, tmp_path / "whole", data_root=toy_data, progress=False)
 
     def kill_after_first_epoch(epoch: int) -> None:
         if epoch == 0:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False,
+    with deterministic_algorithms(device), pytest.raises(KeyboardInterrupt):
+        train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False,
                           on_epoch_end=kill_after_first_epoch)
-    resumed = train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False)
+    state = read_checkpoint(tmp_path / "resumed" / "checkpoint.pt", key=plan.key)
+    assert (state["cuda_rng"] is not None) == (device.type == "cuda")
+    if device.type == "cuda":
+        torch.cuda.manual_seed_all(12345)  # another process's CUDA state: the checkpoint must restore it
+    with deterministic_algorithms(device):
+        resumed = train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False)
     for a, b in zip(whole.metrics["history"], resumed.metrics["history"]):
         assert a["train_loss"] == b["train_loss"] and a["val_nll"] == b["val_nll"]
     for name in ("test_nll", "test_ece", "test_bleu", "val_temperature", "test_ece_at_val_temperature"):
@@ -192,7 +204,7 @@ def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path):
     other = build_corpus(toy_splits(), 280)
     other.target_tokenizer.save(tmp_path / "resumed" / "tokenizer.de.json")
     with pytest.raises(LsbookError, match="target tokenizer .* does not match the checkpoint"):
-        train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False)
+        train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False)
 
 
 @pytest.mark.slow

@@ -9,8 +9,9 @@ record, or trains the run (resuming from its last checkpoint), evaluates it
 Training: label-smoothed cross-entropy over the target vocabulary, padding ignored
 (:func:`lsbook.losses.label_smoothing_cross_entropy` with ``ignore_index=PAD_ID``), Adam as the
 recipe says (PyTorch's translation example: lr 1e-4, betas 0.9/0.98, eps 1e-9, batch 128,
-18 epochs). A checkpoint is written atomically after every epoch; a killed run resumes from it and
-ends as an uninterrupted one would.
+18 epochs). A checkpoint is written atomically after every epoch, with the CPU and (on a GPU) CUDA
+random states that dropout draws from; a killed run resumes from it and ends as an uninterrupted
+one would.
 
 The record stays compact: per temperature T the token-level ECE, NLL, accuracy and
 reliability bins and the beam-search BLEU on val and test; the temperature fitted on *val* token
@@ -124,6 +125,8 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         torch.set_rng_state(checkpoint["rng"])
+        if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:  # dropout on the GPU
+            torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
         start_epoch, history, train_seconds = checkpoint["epoch"], checkpoint["history"], checkpoint["train_seconds"]
         _log(progress, f"resuming {plan.key} after epoch {start_epoch}")
 
@@ -155,7 +158,8 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
                        f"{val.nll:.4f}, val token accuracy {val.accuracy:.4f} ({time.time() - epoch_start:.0f} s)")
         write_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "key": plan.key, "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "history": history,
+            "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None, "history": history,
             "train_seconds": train_seconds, "fingerprints": corpus.fingerprints})
         if on_epoch_end is not None:
             on_epoch_end(epoch)
