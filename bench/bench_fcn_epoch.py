@@ -20,10 +20,11 @@ import time
 import lsbook  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch starts its threads
 import torch
 
-from lsbook.recipes import resolve
+from lsbook.profiles import resolve
 from lsbook.optimisation import make_objective, make_optimizer
 from lsbook.run_data import load_run_data
 from lsbook.runtime import pick_device
+from lsbook.schedule import schedule_of
 from lsbook.train import train_epoch
 
 
@@ -119,7 +120,8 @@ def main(argv=None) -> int:
         data.transforms.train(images, generator)
     augment = time.perf_counter() - began
 
-    train_epoch(model, optimizer, objective, recipe, data, generator, 0, 0, (args.rounds + 1) * steps)  # warm-up
+    schedule = schedule_of(recipe.replace(epochs=args.rounds + 1), examples)
+    train_epoch(model, optimizer, objective, recipe, data, generator, 0, 0, schedule)  # warm-up
     print(f"FCN 784-{shapes[0][1]}-{shapes[1][1]}-10 on Fashion-MNIST, {examples} examples, "
           f"batch {recipe.batch_size}, {steps} steps/epoch, {torch.get_num_threads()} threads; "
           f"matmul work {epoch_flops / 1e9:.1f} GFLOP/epoch")
@@ -127,8 +129,7 @@ def main(argv=None) -> int:
     for round_ in range(1, args.rounds + 1):
         before = measure_gemm_rate(gemms)
         wall, cpu = time.perf_counter(), time.process_time()
-        train_epoch(model, optimizer, objective, recipe, data, generator, round_, round_ * steps,
-                    (args.rounds + 1) * steps)
+        train_epoch(model, optimizer, objective, recipe, data, generator, round_, round_ * steps, schedule)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         after = measure_gemm_rate(gemms)
         floor = epoch_flops / ((before[0] + after[0]) / 2)

@@ -14,5 +14,6 @@ __version__ = "0.1.0"
 
 # Bumped by hand whenever the meaning of a training run changes (loss, schedule, data pipeline,
 # model definition). It is part of every stored run's key, so stale records are never reused;
-# an unrelated commit does not invalidate the store (see DESIGN.md, "Store keys").
+# an unrelated commit does not invalidate the store (lsbook.store: the key is the hash of the
+# run's configuration, never the git commit).
 ENGINE_VERSION = 1

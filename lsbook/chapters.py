@@ -1,4 +1,4 @@
-"""``python -m lsbook chapter``: run one chapter of the book as a notebook, with other parameters.
+"""Chapters as notebooks: list them and their parameters, run one with other parameters, build the book.
 
 A chapter is a jupytext MyST notebook (``book/NAME.md``) with a cell tagged ``parameters``.
 ``chapter run NAME -p KEY VALUE ...`` converts it with jupytext (papermill reads only ``.ipynb``),
@@ -10,7 +10,6 @@ way, exactly as when the book is built. ``chapter list`` names the chapters and 
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -153,10 +152,9 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
     import os
     import subprocess
 
-    from lsbook.pages import known_profiles
+    from lsbook.profiles import get_profile
 
-    if profile not in known_profiles():
-        raise LsbookError(f"profile must be one of {', '.join(known_profiles())}, got {profile!r}")
+    get_profile(profile)
     builders = {"html": "html", "pdflatex": "latex"}
     if builder not in builders:
         raise LsbookError(f"builder must be html or pdflatex, got {builder!r}")
@@ -172,7 +170,7 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
         with contextlib.suppress(FileNotFoundError):
             import shutil
 
-            shutil.rmtree(result)  # a -W build must start clean (DESIGN.md, pitfalls)
+            shutil.rmtree(result)  # a -W build must start clean: a second -W build can skip a failed notebook
         command = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; "
                    "sys.argv[0] = 'jb'; sys.exit(main())", "build", str(REPO_ROOT),
                    "--path-output", str(output_dir), "-W", "-n", "--keep-going", "--builder", builder]
@@ -184,48 +182,3 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
                               f"{done.returncode}:\n" + "\n".join(log[-60:]))
         stamp.write_text(profile + "\n")
     return result
-
-
-# --- command line ----------------------------------------------------------------------------------
-
-def list_command(args: argparse.Namespace) -> int:
-    for name in chapter_names():
-        print(f"{name}: {chapter_title(name)}")
-        for key, info in chapter_parameters(name).items():
-            print(f"    {key} = {info['default']}" + (f"  # {info['help']}" if info["help"] else ""))
-    return 0
-
-
-def run_command(args: argparse.Namespace) -> int:
-    parameters = parse_parameters(args.name, [tuple(p) for p in args.parameter or []])
-    output = run_chapter(args.name, parameters, args.output, kernel_name=args.kernel,
-                         progress=not args.quiet)
-    print(output)
-    return 0
-
-
-def register(subparsers) -> None:
-    """Add ``chapter list`` and ``chapter run`` to the lsbook command line."""
-    chapter = subparsers.add_parser("chapter", help="run a chapter of the book with other parameters",
-                                    description=__doc__.splitlines()[0])
-    commands = chapter.add_subparsers(dest="chapter_command", required=True, metavar="{list,run}")
-    listing = commands.add_parser("list", help="the chapters and their parameters")
-    listing.set_defaults(func=list_command)
-    run = commands.add_parser(
-        "run", help="execute one chapter with papermill and write the executed notebook",
-        description="Execute book/NAME.md with parameters injected (papermill) and write the "
-                    "executed notebook. Example: python -m lsbook chapter run accuracy "
-                    "-p profile smoke -p alpha 0.1")
-    run.add_argument("name", help="chapter name (python -m lsbook chapter list)")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                     help="set a parameter; VALUE is YAML (0.1, [0.0, 0.1], true, null); "
-                          "KEY may be the singular of a list parameter (alpha -> alphas: [VALUE])")
-    run.add_argument("-o", "--output", default=None,
-                     help="executed notebook (.ipynb); default _build/papermill/NAME-PARAMS.ipynb")
-    run.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.set_defaults(func=run_command)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(__import__("lsbook.cli", fromlist=["main"]).main(["chapter", *sys.argv[1:]]))

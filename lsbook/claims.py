@@ -14,7 +14,6 @@ lsbook.claim_checks; this module holds the rule, the row and the ways the ledger
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections import Counter
@@ -351,31 +350,3 @@ def _short_method(row: LedgerRow) -> str:
         if text.startswith(long):
             return short + text[len(long):].split(" (")[0]
     return text.split(":")[0]
-
-
-# --- Command line -----------------------------------------------------------------------------------
-
-def claims_command(args: argparse.Namespace) -> int:
-    """Print the ledger: an aligned table, or JSON with --json."""
-    from lsbook.pages import resolve_profile
-    from lsbook.store import Store
-
-    profile = resolve_profile(args.profile)
-    store = Store(args.results) if args.results else Store()
-    rows = ledger(profile, store=store, chapters=args.chapter or None)
-    print(ledger_json(rows, profile) if args.json else ledger_text(rows))
-    return 0
-
-
-def register(subparsers) -> None:
-    """Add ``claims`` to ``python -m lsbook``."""
-    parser = subparsers.add_parser("claims", help="the claim ledger: each claim, our estimate with a 95 % interval, "
-                                                  "and its verdict", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default=None, help="smoke, cpu or paper (default $LSBOOK_PROFILE, else cpu); "
-                                                        "cpu also uses the stored paper runs")
-    parser.add_argument("--json", action="store_true", help="machine-readable rows, counts and rule")
-    parser.add_argument("--chapter", action="append", choices=list(CHAPTERS), default=None,
-                        help="only this chapter's claims (repeatable)")
-    parser.add_argument("--results", default=None,
-                        help="results store folder (default $LSBOOK_RESULTS or <repo>/results)")
-    parser.set_defaults(func=claims_command)

@@ -71,16 +71,14 @@ def stored(recipe: str, alphas: Sequence[float], profile: str, *, store=None) ->
     return gather(recipe, alphas, seeds, profile, train=False, store=store)
 
 
-# Which other profiles' stored runs a chapter shows beside its own: a cpu build also shows the
-# paper-profile runs that were trained elsewhere and committed; smoke numbers are never mixed in.
-SHOWN_BESIDE = {"smoke": (), "cpu": ("paper",), "paper": ()}
-
-
 def with_stored(grids: Sequence[RunGrid], alphas: Sequence[float], *, store=None) -> list[RunGrid]:
-    """``grids`` with, before each, the stored grid of every profile in SHOWN_BESIDE that has runs."""
+    """``grids`` with, before each, the stored grid of every profile that the grid's profile shows
+    beside its own (lsbook.profiles: a cpu build also shows committed paper runs) and that has runs."""
+    from lsbook.profiles import get_profile
+
     result = []
     for grid in grids:
-        for other in SHOWN_BESIDE.get(grid.profile, ()):
+        for other in get_profile(grid.profile).shown_beside:
             extra = stored(grid.recipe, alphas, other, store=store)
             if extra.records:
                 result.append(extra)

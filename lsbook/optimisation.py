@@ -1,5 +1,6 @@
-"""The optimisation side of a recipe: per-layer parameter groups, the optimiser, the learning-rate
-schedule and the objective (label-smoothed cross-entropy or a distillation loss)."""
+"""The optimisation side of a recipe: per-layer parameter groups, the optimiser and the objective
+(label-smoothed cross-entropy or a distillation loss). The learning-rate schedule is
+:mod:`lsbook.schedule`."""
 
 from __future__ import annotations
 
@@ -37,17 +38,6 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, lr=recipe.lr, betas=recipe.adam_betas, eps=recipe.adam_eps)
     return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, dampening=recipe.dampening,
                            nesterov=recipe.nesterov)
-
-
-def lr_factor(recipe: Recipe, epoch: int, step: int, total_steps: int) -> float:
-    """Schedule factor of the base learning rate at global ``step`` (0-based) in ``epoch``."""
-    if recipe.schedule == "linear":  # decays to 0 over all steps (seed 2.2: "linearly ... to 0")
-        return 1.0 - step / total_steps
-    if recipe.schedule == "multistep":
-        return recipe.lr_gamma ** sum(epoch >= m for m in recipe.lr_milestones)
-    if recipe.schedule == "step":
-        return recipe.lr_gamma ** (epoch // recipe.lr_step_epochs)
-    return 1.0
 
 
 def make_objective(recipe: Recipe, alpha: float, distill: dict | None,

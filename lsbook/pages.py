@@ -15,22 +15,16 @@ from lsbook.errors import LsbookError
 
 # Environment variable that picks the profile of a whole build (CI sets it to "smoke").
 PROFILE_ENV = "LSBOOK_PROFILE"
-DEFAULT_PROFILE = "cpu"
-
-
-def known_profiles() -> tuple[str, ...]:
-    """The profile names of lsbook.profiles (smoke, cpu, paper)."""
-    from lsbook.profiles import PROFILES
-
-    return tuple(PROFILES)
 
 
 def resolve_profile(profile: str | None = None) -> str:
     """The chapter's profile: its ``profile`` parameter, else ``$LSBOOK_PROFILE``, else "cpu"."""
+    from lsbook.profiles import DEFAULT_PROFILE, PROFILES
+
     chosen = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-    if chosen not in known_profiles():
+    if chosen not in PROFILES:
         source = "profile parameter" if profile else f"${PROFILE_ENV}"
-        raise LsbookError(f"{source} must be one of {', '.join(known_profiles())}, got {chosen!r}")
+        raise LsbookError(f"{source} must be one of {', '.join(PROFILES)}, got {chosen!r}")
     return chosen
 
 
@@ -127,48 +121,6 @@ def provenance_text(records: Sequence[object]) -> str:
             f"hardware {values(lambda r: r.provenance.get('device_name') or r.provenance.get('device'))}; "
             f"torch {values(lambda r: r.provenance.get('torch_version'))}; "
             f"code {values(commit)}, engine version {values(lambda r: r.config.get('engine_version'))}.")
-
-
-# What a chapter runs when its parameters are left at None, per profile. `cpu` trains one seed so
-# that the whole book stays within 30 minutes on a 2-core CPU (pass seeds=[0, 1, 2] for a spread);
-# `paper` uses the original's five seeds (the replication used one).
-DEFAULT_ALPHAS = {"smoke": (0.0, 0.1), "cpu": (0.0, 0.05, 0.1, 0.15, 0.3),
-                  "paper": (0.0, 0.05, 0.1, 0.15, 0.3)}
-DEFAULT_SEEDS = {"smoke": (0,), "cpu": (0,), "paper": (0, 1, 2, 3, 4)}
-# At `smoke` a chapter trains only small recipes (stand-in data where the real one is absent), so
-# that CI executes the whole book in minutes; the other rows show the published numbers.
-SMOKE_RECIPES = ("fcn-fmnist", "fcn-mnist", "alexnet-cifar10")
-
-
-def chapter_settings(profile: str | None, experiment: str, recipes=None, alphas=None, seeds=None,
-                     data_root: str | None = None, extra_recipes: Sequence[str] = ()
-                     ) -> tuple[str, list[str], list[float], list[int]]:
-    """Resolve a chapter's parameters: (profile, recipes, alphas, seeds) with None -> defaults.
-
-    ``experiment`` is a column of Table 5 (accuracy, plr, imc, kd): the default recipes are those
-    it marks, then ``extra_recipes`` (at `smoke`, only the small ones among them).
-    ``data_root`` sets $LSBOOK_DATA.
-    """
-    from lsbook import paper
-    from lsbook.recipes import RECIPES
-    from lsbook.validation import check_alpha, check_choice
-
-    profile = resolve_profile(profile)
-    if data_root:
-        os.environ["LSBOOK_DATA"] = str(data_root)
-    marked = paper.recipes_for(experiment) + [r for r in extra_recipes if r not in paper.recipes_for(experiment)]
-    if recipes is None:
-        recipes = [r for r in marked if profile != "smoke" or r in SMOKE_RECIPES]
-    recipes = [check_choice(r, RECIPES, "recipe") for r in ([recipes] if isinstance(recipes, str) else recipes)]
-    alphas = [check_alpha(a) for a in (DEFAULT_ALPHAS[profile] if alphas is None else _as_list(alphas))]
-    seeds = [int(s) for s in (DEFAULT_SEEDS[profile] if seeds is None else _as_list(seeds))]
-    if not alphas or not seeds:
-        raise LsbookError("alphas and seeds must each name at least one value")
-    return profile, recipes, alphas, seeds
-
-
-def _as_list(value) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def missing_data_notice(recipe: str, message: str, published: str = "") -> str:

@@ -88,7 +88,7 @@ def _r3(scaled: float, temperature: float, eces: tuple[float, ...]) -> Calibrati
                        {a: e for a, e in by_alpha.items() if a > 0}, _R3)
 
 
-# The replication hand-picked T on the test split (DESIGN.md, known faults); we fit it on a
+# The replication hand-picked T on the test split (a fault of its code); we fit it on a
 # held-out split, so our T and theirs are not the same kind of number.
 REPLICATION_CALIBRATION: dict[str, Calibration] = {
     "fcn-mnist": _r3(0.001, 1.06, (0.002, 0.056, 0.102, 0.147, 0.281)),

@@ -1,6 +1,6 @@
 """The results store: one record per training run, keyed by a hash of the run's full configuration.
 
-Layout (DESIGN.md, "Store keys")::
+Layout::
 
     <root>/<recipe>/<profile>/<key>/record.json   config, metrics, provenance, array list + sha256
                                    /arrays.npz     compressed arrays (float32 logits, features, ...)
@@ -17,15 +17,10 @@ path: it is never used silently.
 
 from __future__ import annotations
 
-import datetime as _dt
-import functools
 import hashlib
 import json
 import os
-import platform
 import shutil
-import socket
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Mapping
@@ -35,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lsbook import ENGINE_VERSION, __version__
+from lsbook import ENGINE_VERSION
 from lsbook.errors import StoreError
 
 RECORD_FORMAT = 1  # layout of record.json/arrays.npz; bump when it changes
@@ -178,61 +173,6 @@ class Record:
         lines.append(f"  trained {p.get('date', '?')} on {p.get('device', '?')} in "
                      f"{p.get('wall_seconds', 0):.1f} s; stored at {self.path}")
         return "\n".join(lines)
-
-
-def provenance(device: Any, wall_seconds: float, **extra: Any) -> dict[str, Any]:
-    """Where and how a run was made (not part of its key)."""
-    import torch
-
-    device = str(device)
-    if device.startswith("cuda") and torch.cuda.is_available():
-        device_name = torch.cuda.get_device_name(torch.device(device))
-    else:
-        device_name = _cpu_name()
-    return {
-        **code_version(),
-        "lsbook_version": __version__,
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
-        "device": device,
-        "device_name": device_name,
-        "torch_threads": torch.get_num_threads(),
-        "wall_seconds": float(wall_seconds),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "hostname": socket.gethostname(),
-        **extra,
-    }
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> dict[str, Any]:
-    """The git commit (and whether the tree was dirty) of the code this process runs.
-
-    Taken once, at the first call: trainers call it when a run starts, so a commit made while a
-    long run trains is not recorded as the code that produced it.
-    """
-    commit = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None
-    return {"git_commit": commit, "git_dirty": dirty}
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return "CPU: " + line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "CPU: " + (platform.processor() or platform.machine())
 
 
 class Store:

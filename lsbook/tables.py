@@ -7,8 +7,6 @@ returns MyST Markdown (a pipe table) ready for ``lsbook.pages.show``.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -183,7 +181,7 @@ def recipes_table() -> str:
 
     header = ["recipe", "dataset", "architecture", *[k.upper() if k != "accuracy" else "Acc."
                                                       for k in paper.EXPERIMENTS],
-              "batch", "epochs", "optimiser", "lr schedule", "weight decay", "loss ×", "clip"]
+              "batch", "length", "optimiser", "lr schedule", "weight decay", "loss ×", "clip"]
     rows = []
     for name, r in RECIPES.items():
         dataset, architecture = describe(name)
@@ -192,13 +190,16 @@ def recipes_table() -> str:
             (" (Nesterov)" if r.nesterov else "")
         rows.append([f"`{name}`", dataset, architecture,
                      *["✓" if k in marks else "" for k in paper.EXPERIMENTS],
-                     r.batch_size, r.epochs, optimiser, _schedule(r),
+                     r.batch_size, f"{r.epochs} epochs" if r.total_steps is None else f"{r.total_steps:,} steps",
+                     optimiser, _schedule(r),
                      f"{r.weight_decay:g}" if r.weight_decay else "0", f"{r.loss_multiplier:g}",
                      f"{r.grad_clip_norm:g}" if r.grad_clip_norm else "–"])
     return markdown_table(header, rows, "lll" + "c" * len(paper.EXPERIMENTS) + "rrllrrr")
 
 
 def _schedule(r) -> str:
+    if r.schedule == "multistep" and r.lr_milestone_steps:
+        return f"×{r.lr_gamma:g} at steps {', '.join(f'{m:,}' for m in r.lr_milestone_steps)}"
     if r.schedule == "multistep":
         return f"×{r.lr_gamma:g} at epochs {', '.join(map(str, r.lr_milestones))}"
     if r.schedule == "step":
@@ -209,27 +210,12 @@ def _schedule(r) -> str:
 
 
 def profile_changes_table(profile: str) -> str:
-    """For every recipe, the fields that ``profile`` changes from the paper recipe."""
-    from lsbook.recipes import RECIPES, resolve
+    """Everything ``profile`` changes from the ``paper`` profile (lsbook.profiles.profile_changes):
+    each recipe's fields, the Transformer's settings, chapter defaults, probe intervals."""
+    from lsbook.profiles import profile_changes
 
-    rows = []
-    for name in RECIPES:
-        paper_recipe, scaled = RECIPES[name], resolve(name, profile)
-        changes = []
-        for f in dataclasses.fields(paper_recipe):
-            before, after = getattr(paper_recipe, f.name), getattr(scaled, f.name)
-            if before != after:
-                changes.append(f"{f.name}: {_short(before)} → {_short(after)}")
-        rows.append([f"`{name}`", "; ".join(changes) or "(unchanged)"])
-    return markdown_table(["recipe", f"changed by the `{profile}` profile"], rows, "ll")
-
-
-def _short(value) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return str(value)
+    rows = [[what, changes] for what, changes in profile_changes(profile)]
+    return markdown_table(["what", f"changed by the `{profile}` profile"], rows, "ll")
 
 
 # --- Reproducibility ---------------------------------------------------------------------------

@@ -25,7 +25,6 @@ metrics), :mod:`lsbook.runtime` (device, determinism, lock, checkpoint files).
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import random
 import sys
@@ -43,12 +42,15 @@ from tqdm.auto import tqdm
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError, TrainingDivergedError
 from lsbook.evaluation import penultimate_features, predict_logits, split_metrics
-from lsbook.optimisation import lr_factor, make_objective, make_optimizer
-from lsbook.recipes import PROFILES, Recipe, json_ready, resolve
+from lsbook.optimisation import make_objective, make_optimizer
+from lsbook.profiles import PROFILES, resolve
+from lsbook.recipes import Recipe, json_ready
 from lsbook.run_data import RunData, load_run_data
+from lsbook.schedule import Schedule, schedule_of
 from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
                             pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
-from lsbook.store import Record, Store, code_version, config_key, provenance
+from lsbook.provenance import check_clean_tree, code_version, provenance
+from lsbook.store import Record, Store, config_key
 from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
 
 DISTILL_LOSSES = ("replication", "original")
@@ -142,7 +144,7 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
                progress: bool = True, overrides: dict[str, Any] | None = None,
                keep_model: bool = False, step_callback: StepCallback | None = None,
                step_callback_name: str | None = None, step_callback_every: int = 1,
-               runs_root: str | os.PathLike | None = None) -> Record:
+               runs_root: str | os.PathLike | None = None, allow_dirty: bool = False) -> Record:
     """The stored record of a run; trains it first (resuming from its checkpoint) if missing.
 
     ``recipe``: a name of RECIPES (``profile`` applied) or a Recipe used as given; ``overrides``:
@@ -155,6 +157,8 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
     trajectory; what it returns (numbers) is kept in ``metrics["step_log"]``. It needs a
     ``step_callback_name``, which enters the config. Transformer recipes are handed to
     :func:`lsbook.translation.run.ensure_translation_run` (same store, same checkpoints folder).
+    A ``paper`` run does not start from uncommitted code unless ``allow_dirty`` (the diff is then
+    kept in its provenance; :func:`lsbook.provenance.check_clean_tree`).
     """
     if step_callback is not None and not step_callback_name:
         raise LsbookError("step_callback needs a step_callback_name (it enters the run's config)")
@@ -167,10 +171,11 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
         from lsbook.translation.run import ensure_translation_run
 
         return ensure_translation_run(alpha, seed, profile, store=store, device=device, progress=progress,
-                                      recipe=plan.recipe, runs_root=runs_root)
+                                      recipe=plan.recipe, runs_root=runs_root, allow_dirty=allow_dirty)
     stored = store.get(plan.key, plan.config)
     if stored is not None and (stored.has_model or not keep_model):
         return stored
+    dirty = check_clean_tree(plan.config["profile"], allow_dirty)  # before anything is written
     chosen = pick_device(device)
     run_dir = run_directory(plan.key, runs_root)
     with exclusive_lock(run_dir / "lock"):
@@ -188,7 +193,7 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
                                            step_callback_every=step_callback_every)
             if stored is None:
                 stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
-                                          provenance=outcome.provenance, arrays=outcome.arrays))
+                                          provenance={**outcome.provenance, **dirty}, arrays=outcome.arrays))
             if keep_model:
                 stored = store.put_model(stored, outcome.model_state)
     return stored
@@ -199,9 +204,13 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
 def finished_weights(path: Path, plan: RunPlan) -> dict[str, torch.Tensor] | None:
     """The final weights from a run's local checkpoint if it finished training, else None."""
     state = read_checkpoint(path, key=plan.key, engine_version=ENGINE_VERSION)
-    if state is None or state["epoch"] != plan.recipe.epochs:
+    if state is None:
         return None
-    return state["model"]
+    if "total_steps" in state:
+        finished = state["global_step"] == state["total_steps"]
+    else:  # checkpoints written before step-based schedules: whole epochs
+        finished = state["epoch"] == plan.recipe.epochs
+    return state["model"] if finished else None
 
 
 def load_teacher(teacher: Record, device: torch.device, runs_root=None) -> nn.Module:
@@ -240,14 +249,15 @@ def _json_number(value: Any) -> Any:
 # --- The loop ------------------------------------------------------------------------------------
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective, recipe: Recipe, data: RunData,
-                generator: torch.Generator, epoch: int, global_step: int, total_steps: int, *,
+                generator: torch.Generator, epoch: int, global_step: int, schedule: Schedule, *,
                 after_step: Callable[[int], None] | None = None, what: str = "run"):
-    """One shuffled pass over the training set. Returns (per-step losses [S], number of correct
-    predictions on the training batches, global step after the epoch); raises
-    TrainingDivergedError (naming epoch and step) as soon as a loss is NaN or infinite."""
+    """One shuffled pass over the training set, cut short where the schedule's last step falls.
+    Returns (per-step losses [S], number of correct predictions on the training batches, global
+    step after the epoch); raises TrainingDivergedError (naming epoch and step) as soon as a loss
+    is NaN or infinite."""
     images_all, labels_all = data.train
     device = labels_all.device
-    steps = math.ceil(len(labels_all) / recipe.batch_size)
+    steps = min(schedule.steps_per_epoch, schedule.total_steps - global_step)
     check_every = 1 if device.type == "cpu" else 50  # a finiteness check is a sync on GPUs
     model.train()
     order = torch.randperm(len(labels_all), generator=generator).to(device)
@@ -257,7 +267,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective, r
         index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
         images, labels = images_all[index], labels_all[index]  # uint8 [B,C,H,W], int64 [B]
         inputs = data.transforms.train(images, generator) if recipe.augment else data.transforms.eval(images)
-        factor = lr_factor(recipe, epoch, global_step, total_steps)
+        factor = schedule.factor(global_step)
         for group in optimizer.param_groups:
             group["lr"] = recipe.lr * group["lr_multiplier"] * factor
         logits = model(inputs)  # [B, K]
@@ -311,8 +321,7 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
     generator = torch.Generator().manual_seed(derived_seed(seed, "data"))  # shuffling + augmentation
     objective = make_objective(recipe, alpha, config["distill"], teacher_model)
 
-    steps_per_epoch = math.ceil(len(train_labels) / recipe.batch_size)
-    total_steps = steps_per_epoch * recipe.epochs
+    schedule = schedule_of(recipe, len(train_labels))
     start = {"epoch": 0, "global_step": 0, "history": [], "step_log": [], "wall_seconds": 0.0, "resumes": 0}
     checkpoint_path = run_dir / "checkpoint.pt"
     state = read_checkpoint(checkpoint_path, key=plan.key, engine_version=ENGINE_VERSION)
@@ -348,21 +357,21 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
             call_back(step)
         bar.update(1)
 
-    bar = tqdm(total=total_steps, initial=global_step, disable=not progress, unit="step",
+    bar = tqdm(total=schedule.total_steps, initial=global_step, disable=not progress, unit="step",
                desc=f"{recipe.name} α={alpha:g} seed={seed}", file=sys.stderr, dynamic_ncols=True,
                mininterval=0.1 if sys.stderr.isatty() else 30.0)  # logs: a line every 30 s
     test_logits = val_logits = None
-    for epoch in range(start["epoch"], recipe.epochs):
+    for epoch in range(start["epoch"], schedule.epochs):
         epoch_began = time.perf_counter()
         losses, correct, global_step = train_epoch(
-            model, optimizer, objective, recipe, data, generator, epoch, global_step, total_steps,
+            model, optimizer, objective, recipe, data, generator, epoch, global_step, schedule,
             after_step=after_step, what=f"run {plan.key} ({recipe.name}, alpha={alpha:g}, seed={seed})")
         test_logits = predict_logits(model, data.test[0], data.transforms, recipe.eval_batch_size)
         val_logits = predict_logits(model, data.val[0], data.transforms, recipe.eval_batch_size)
         entry = {"epoch": epoch + 1, "step": global_step,
-                 "lr": recipe.lr * lr_factor(recipe, epoch, global_step - 1, total_steps),
+                 "lr": recipe.lr * schedule.factor(global_step - 1),
                  "train_loss": float(losses.mean()),
-                 "train_accuracy": float(correct) / len(train_labels),
+                 "train_accuracy": float(correct) / min(len(losses) * recipe.batch_size, len(train_labels)),
                  **split_metrics("test", test_logits, data.test[1]),
                  **split_metrics("val", val_logits, data.val[1]),
                  "seconds": time.perf_counter() - epoch_began}
@@ -371,7 +380,8 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
                         test_acc=f"{entry.get('test_accuracy', float('nan')):.4f}")
         write_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "engine_version": ENGINE_VERSION, "key": plan.key,
-            "epoch": epoch + 1, "global_step": global_step, "model": model.state_dict(),
+            "epoch": epoch + 1, "global_step": global_step, "total_steps": schedule.total_steps,
+            "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
@@ -392,7 +402,7 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
                                                                               temperature=temperature),
                        test_nll_at_val_temperature=negative_log_likelihood(test_logits, test_labels,
                                                                            temperature=temperature))
-    metrics.update(epochs=recipe.epochs, steps=global_step, train_examples=len(train_labels),
+    metrics.update(epochs=schedule.epochs, steps=global_step, train_examples=len(train_labels),
                    val_examples=len(val_labels), test_examples=len(test_labels),
                    class_names=data.class_names, history=history, step_log=step_log)
     arrays = {"test_logits": test_logits.numpy(), "test_labels": test_labels.numpy(),

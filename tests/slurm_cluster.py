@@ -1,6 +1,6 @@
 """A real single-node SLURM for tests: munge, slurmctld and slurmd with a temporary configuration.
 
-DESIGN.md, "Scaling out": as root on Debian, with ``slurm-wlm`` and ``munge`` installed
+As root on Debian, with ``slurm-wlm`` and ``munge`` installed
 (``scripts/install_slurm.sh``), this host becomes the controller and the only compute node; state,
 spool, pid and log files live in a temporary folder, and the daemons are stopped by their pid files
 afterwards. Without root or without the packages the fixture skips with the reason.

@@ -55,28 +55,6 @@ def test_resolve_profile_prefers_the_parameter_then_the_environment(monkeypatch)
         pages.resolve_profile(None)
 
 
-def test_chapter_settings_defaults_and_checks(monkeypatch):
-    monkeypatch.delenv("LSBOOK_PROFILE", raising=False)
-    profile, recipes, alphas, seeds = pages.chapter_settings(None, "accuracy")
-    assert profile == "cpu" and recipes == paper.recipes_for("accuracy")
-    assert alphas == list(paper.TABLE_ALPHAS) and seeds == list(pages.DEFAULT_SEEDS['cpu'])
-    _, recipes, alphas, seeds = pages.chapter_settings("smoke", "plr", extra_recipes=["fcn-fmnist"])
-    assert set(recipes) <= set(pages.SMOKE_RECIPES) and "fcn-fmnist" in recipes
-    _, recipes, alphas, seeds = pages.chapter_settings("cpu", "imc", "fcn-fmnist", 0.1, 3)
-    assert (recipes, alphas, seeds) == (["fcn-fmnist"], [0.1], [3])
-    with pytest.raises(LsbookError, match="alpha"):
-        pages.chapter_settings("cpu", "imc", alphas=[1.5])
-    with pytest.raises(LsbookError, match="recipe"):
-        pages.chapter_settings("cpu", "imc", recipes=["nope"])
-
-
-def test_chapter_settings_sets_the_data_root(monkeypatch, tmp_path):
-    monkeypatch.delenv("LSBOOK_DATA", raising=False)
-    pages.chapter_settings("cpu", "imc", data_root=str(tmp_path))
-    import os
-    assert os.environ["LSBOOK_DATA"] == str(tmp_path)
-
-
 def test_markdown_table_shape_and_escaping():
     table = pages.markdown_table(["a", "b"], [["x|y", None], [1, 2.5]])
     lines = table.strip().splitlines()
@@ -169,7 +147,7 @@ def test_recipes_table_lists_every_recipe_with_table5_marks():
 
 
 def test_profile_changes_table_lists_changed_fields():
-    from lsbook.recipes import resolve
+    from lsbook.profiles import resolve
 
     table = tables.profile_changes_table("cpu")
     cpu_epochs = resolve("fcn-fmnist", "cpu").epochs

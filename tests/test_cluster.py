@@ -1,4 +1,4 @@
-"""Tests of lsbook.cluster: the sweep grid, its status, SLURM submission (issue #8).
+"""Tests of lsbook.cluster: the sweep grid, its status, SLURM submission.
 
 Most tests need no SLURM: a fake ``sbatch``/``sinfo``/``squeue`` on PATH records what would be
 submitted. ``test_slurm_*`` run against a real single-node SLURM (tests/slurm_cluster.py; skipped
@@ -35,12 +35,10 @@ SMOKE_RECIPE = "fcn-fmnist"
 # --- Helpers -------------------------------------------------------------------------------------
 
 def sweep_args(*argv: str) -> argparse.Namespace:
-    """The ``sweep`` arguments as ``python -m lsbook sweep`` parses them (lsbook.engine_cli)."""
-    from lsbook import engine_cli
+    """The ``sweep`` arguments as ``python -m lsbook sweep`` parses them (lsbook.cli)."""
+    from lsbook.cli import build_parser
 
-    parser = argparse.ArgumentParser()
-    engine_cli.register(parser.add_subparsers())
-    return parser.parse_args(["sweep", *argv])
+    return build_parser().parse_args(["sweep", *argv])
 
 
 def put_fake_record(store: Store, spec: RunSpec) -> str:
@@ -227,7 +225,6 @@ def test_students_wait_for_their_teachers(stores, fake_slurm):
 def test_bad_input_is_one_line_and_submits_nothing(stores, fake_slurm, capsys, monkeypatch, argv, message):
     import lsbook.cli
 
-    monkeypatch.setattr(lsbook.cli, "COMMAND_MODULES", ("lsbook.engine_cli",))
     status = lsbook.cli.main(["sweep", SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke", *argv])
     err = capsys.readouterr().err.strip()
     assert status == 2
@@ -248,18 +245,23 @@ def test_dry_run_prints_the_grid_and_submits_nothing(stores, fake_slurm, capsys)
     assert submitted_scripts(fake_slurm) == []
 
 
-def test_local_executor_is_the_engines_loop(stores):
+def test_local_executor_is_the_local_sweep(stores, monkeypatch):
+    import lsbook.sweep
+
     calls = []
-    args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke")
+    monkeypatch.setattr(lsbook.sweep, "run_locally", lambda specs, store, **kw: calls.append((specs, kw))
+                        or lsbook.sweep.SweepOutcome(trained=list(specs)))
+    args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke", "--jobs", "2")
     assert args.executor == "local"
-    assert cluster.run_sweep(args, local=lambda a: calls.append(a) or 7) == 7
-    assert calls == [args]
+    assert cluster.run_sweep(args) == 0
+    [(specs, kwargs)] = calls
+    assert [s.alpha for s in specs] == [0.0, 0.1] and kwargs["jobs"] == 2
 
 
 def test_distillation_sweep_dry_run(stores, capsys):
     args = sweep_args("fcn-fmnist", "--distillation", "--alphas", "0", "0.3", "--temperatures", "1", "2",
                       "--profile", "smoke", "--dry-run")
-    assert cluster.run_sweep(args, local=lambda a: pytest.fail("the engine loop has no students")) == 0
+    assert cluster.run_sweep(args) == 0
     out = capsys.readouterr().out
     assert out.strip().endswith("11 runs: 0 stored, 0 running, 0 failed, 11 missing")
     assert "fcn-fmnist-student [smoke] alpha=0 seed=0 <- fcn-fmnist alpha=0 at T=2" in out
@@ -272,9 +274,9 @@ def test_distillation_sweep_dry_run(stores, capsys):
 # --- Chapters for a list of α --------------------------------------------------------------------
 
 def chapter_args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    cluster.register(parser.add_subparsers())
-    return parser.parse_args(["chapter-sweep", *argv])
+    from lsbook.cli import build_parser
+
+    return build_parser().parse_args(["chapter-sweep", *argv])
 
 
 def test_chapter_sweep_is_one_array_task_per_alpha(tmp_path, fake_slurm):
@@ -347,6 +349,7 @@ def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5):
     (["--partition", "gpu-nonexistent"], "not a partition of this SLURM cluster (partitions: debug)"),
     (["--gpus-per-task", "1"], "sbatch rejected the submission: "),  # the test node has no GPU
 ])
+@pytest.mark.slow
 def test_slurm_rejected_submission_submits_nothing(slurm_cluster, stores, capsys, argv, message):
     args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke", "--executor", "slurm", *argv)
     with pytest.raises(LsbookError, match=re.escape(message)) as error:
@@ -357,8 +360,9 @@ def test_slurm_rejected_submission_submits_nothing(slurm_cluster, stores, capsys
     assert not (stores / "results").exists()
 
 
+@pytest.mark.slow
 def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
-    """Issue #8, point 4: a smoke sweep as an array lands in the store; a cancelled task resumes."""
+    """A smoke sweep as an array lands in the store; a cancelled task resumes."""
     store = Store()
     # Long enough that a cancel after its first epoch lands mid-run even on an idle machine: 20
     # epochs of 8192 synthetic examples (the 512 of plain smoke finished before scancel once).
@@ -400,8 +404,9 @@ def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     print(f"SLURM sweep with cancel and resume: {time.monotonic() - began:.0f} s")
 
 
+@pytest.mark.slow
 def test_slurm_chapter_sweep_keeps_one_notebook_per_alpha(slurm_cluster, tmp_path, capsys):
-    """Issue #8, point 3: a chapter for an α list as array tasks (papermill), one notebook per α."""
+    """A chapter for an α list as array tasks (papermill), one notebook per α."""
     out = tmp_path / "executed"
     args = chapter_args("label_smoothing", "--alphas", "0", "0.2", "-p", "profile", "smoke",
                         "--output-dir", str(out), "--executor", "slurm", "--time", "10", "--wait")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import tarfile
 import zipfile
@@ -10,7 +9,6 @@ import zipfile
 import pytest
 
 from lsbook.data import acquire, dataset_status, fetch, load_split, sources
-from lsbook.data import cli as data_cli
 from lsbook.data.text import load_multi30k
 from lsbook.errors import DataCorruptError, LsbookError
 from test_data_fixtures import write_cifar10, write_emnist, write_mnist_like, write_multi30k
@@ -187,10 +185,9 @@ def test_every_dataset_has_a_download_plan():
 # --- status and the command line ------------------------------------------------------------------
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    data_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    from lsbook.cli import main
+
+    return main(argv)
 
 
 def test_status_lists_every_dataset(tmp_path, capsys):

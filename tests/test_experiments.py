@@ -6,6 +6,7 @@ hundred examples, one epoch), into a temporary store and checkpoint folder.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 
@@ -18,11 +19,12 @@ from lsbook.distillation import smoothed_teacher_logits, smoothness_index
 from lsbook.errors import LsbookError
 from lsbook.experiments import distillation_results as results
 from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_TEACHER, SETUPS, TEACHER,
-                                                  DistillationSetup, GridRunner, expand_grid, run_grid)
+                                                  DistillationSetup, StudyRecords, expand_grid, run_grid)
 from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
 from lsbook.experiments.mutual_info import MI_SETUPS, collect_curves, curve, ensure_curve, find_curve
 from lsbook.experiments.smoothness import SMOOTHNESS_RECIPE, ensure_smoothness, find_smoothness
-from lsbook.experiments.variants import resolve_recipe
+from lsbook.profiles import resolve
+from lsbook.recipes import RECIPES
 from lsbook.store import Store
 
 
@@ -39,11 +41,10 @@ def one_thread():
 @pytest.fixture
 def tiny_smoke(monkeypatch):
     """Smoke runs of 192 training examples, 1 epoch: a second or two each."""
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_TRAIN", 192)
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_VAL", 64)
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_TEST", 64)
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_EPOCHS", 1)
-    monkeypatch.setattr(lsbook.profiles, "SMOKE_MAX_BATCH", 64)
+    smoke = lsbook.profiles.PROFILE_TABLE["smoke"]
+    caps = {**smoke.recipe_caps, "train_subset": 192, "val_subset": 64, "test_subset": 64, "epochs": 1,
+            "batch_size": 64}
+    monkeypatch.setitem(lsbook.profiles.PROFILE_TABLE, "smoke", dataclasses.replace(smoke, recipe_caps=caps))
 
 
 # --- γ (Eq. 3) -----------------------------------------------------------------------------------
@@ -111,30 +112,33 @@ def test_bad_setups_are_refused():
         expand_grid(SETUPS["fcn-fmnist"], [])
 
 
-def test_fashion_mnist_variants_are_the_mnist_recipes_on_other_data():
-    for profile in ("smoke", "cpu", "paper"):
-        student = resolve_recipe("fcn-fmnist-student", profile)
-        mnist = resolve_recipe("fcn-mnist-student", profile)
-        assert student.name == "fcn-fmnist-student" and student.dataset == "fashion-mnist"
-        assert student.model_kwargs["hidden"] == 800 and student.model_kwargs["dropout"] == 0.0
-        assert not student.augment
-        assert (student.epochs, student.train_subset) == (mnist.epochs, mnist.train_subset)
-    assert resolve_recipe("fcn-fmnist-dropout", "paper").model_kwargs["dropout"] == 0.5
+def test_fashion_mnist_pair_is_the_mnist_pair_on_other_data():
+    """fcn-fmnist-dropout/-student are recipes like any other, equal to the MNIST pair but for
+    their name and dataset, at every profile (so they train for as long as the MNIST pair)."""
+    for name in ("dropout", "student"):
+        for profile in ("smoke", "cpu", "paper"):
+            fashion, mnist = resolve(f"fcn-fmnist-{name}", profile), resolve(f"fcn-mnist-{name}", profile)
+            assert fashion.name == f"fcn-fmnist-{name}" and fashion.dataset == "fashion-mnist"
+            changed = {f.name for f in dataclasses.fields(fashion) if getattr(fashion, f.name) != getattr(mnist, f.name)}
+            assert changed <= {"name", "dataset", "synthetic_data"}, changed
+    assert RECIPES["fcn-fmnist-student"].model_kwargs["hidden"] == 800 and not RECIPES["fcn-fmnist-student"].augment
+    assert RECIPES["fcn-fmnist-dropout"].model_kwargs["dropout"] == 0.5
     with pytest.raises(LsbookError, match="unknown recipe"):
-        resolve_recipe("fcn-nothing", "cpu")
+        resolve("fcn-nothing", "cpu")
 
 
 # --- End to end: teachers, students, γ records ------------------------------------------------------
 
+@pytest.mark.slow
 def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     store, runs = Store(tmp_path / "results"), tmp_path / "runs"
     setup = SETUPS["fcn-fmnist"].reduced(alphas=[0.0, 0.45], temperatures=[1.0, 4.0])
     outcome = run_grid(setup, "smoke", [0], store=store, runs_root=runs, progress=False, table4=False)
     assert outcome["failed"] == [] and outcome["done"] == 2 + 2 + 3
 
-    runner = GridRunner(setup, "smoke", store=store, runs_root=runs, progress=False)
+    runner = StudyRecords(setup, "smoke", store=store)
     teacher_specs = [s for s in expand_grid(setup, [0], table4=False) if s.role == TEACHER]
-    teachers = [runner.record(s, train=False) for s in teacher_specs]
+    teachers = [runner.record(s) for s in teacher_specs]
     # Teachers of different α are different runs, and both survive in the store.
     assert teachers[0].key != teachers[1].key
     stored_keys = {r.key for r in store.find(recipe="fcn-fmnist", profile="smoke")}
@@ -182,6 +186,7 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     assert store.get(teachers[1].key).has_model
 
 
+@pytest.mark.slow
 def test_table4_from_a_smoke_run(tmp_path, tiny_smoke):
     store, runs = Store(tmp_path / "results"), tmp_path / "runs"
     setup = SETUPS["fcn-fmnist"]
@@ -243,13 +248,14 @@ def test_logit_differences_shape_determinism_and_mode():
     assert not np.allclose(y[:, 0], y[:, 1])
 
 
+@pytest.mark.slow
 def test_smoke_mutual_information_curve_is_stored_with_the_run(tmp_path, tiny_smoke):
     store, runs = Store(tmp_path / "results"), tmp_path / "runs"
     setup = MI_SETUPS["fcn-fmnist"]
     record = ensure_curve(setup, 0.1, 0, "smoke", store=store, runs_root=runs, progress=False)
     steps, values = curve(record)
     total = record.metrics["steps"]
-    assert steps.tolist() == list(range(0, total + 1, setup.every_steps["smoke"]))
+    assert steps.tolist() == list(range(0, total + 1, setup.every_steps("smoke")))
     assert np.all(values >= 0) and np.all(values <= math.log(setup.num_examples("smoke")) + 1e-12)
     assert record.config["step_callback"] == setup.callback_name("smoke")
     assert "T-shirt/top|Sandal" in record.config["step_callback"]
@@ -332,7 +338,7 @@ def test_mi_verdict_describes_rise_and_fall():
 
 
 def test_command_line_refuses_bad_input(capsys, tmp_path):
-    from lsbook.experiments.cli import main
+    from lsbook.cli import main
 
     assert main(["distill", "no-such-setup", "--results", str(tmp_path)]) == 2
     assert "unknown distillation setup 'no-such-setup'" in capsys.readouterr().err

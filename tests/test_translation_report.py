@@ -39,6 +39,7 @@ def grid(tmp_path_factory):
     return grid
 
 
+@pytest.mark.slow
 def test_calibration_row_and_table(grid):
     row = report.calibration_row(grid)
     zero = grid.records[(0.0, 0)].metrics
@@ -54,6 +55,7 @@ def test_calibration_row_and_table(grid):
     assert f"{original.temperature:g}" in report.published_text()
 
 
+@pytest.mark.slow
 def test_findings_text_reads_the_records(grid):
     text = report.findings_text(grid)
     zero, smoothed = grid.records[(0.0, 0)].metrics, grid.records[(0.1, 0)].metrics
@@ -65,6 +67,7 @@ def test_findings_text_reads_the_records(grid):
     assert report.findings_text(RunGrid("transformer-multi30k", "cpu", (0.0,), (0,))) == "No stored run at this profile."
 
 
+@pytest.mark.slow
 def test_calibration_text_reads_the_records(grid):
     text = report.calibration_text(grid)
     zero, smoothed = grid.records[(0.0, 0)].metrics, grid.records[(0.1, 0)].metrics
@@ -73,6 +76,7 @@ def test_calibration_text_reads_the_records(grid):
     assert ("underconfident" in text) == any(r.metrics["val_temperature"] < 1 for r in grid.all())
 
 
+@pytest.mark.slow
 def test_translation_table_and_numbers(grid):
     table = report.translation_table(grid)
     assert table.count("\n") == 2 + 2
@@ -100,6 +104,7 @@ def test_translation_table_shows_uncased_bleu_and_a_dash_for_older_records():
     assert cells[0][header.index("BLEU (beam, T = 1)")] == "30.00"
 
 
+@pytest.mark.slow
 def test_figure_data(grid):
     panels = report.reliability_panels(grid)
     (series,) = panels.values()
@@ -122,6 +127,7 @@ def test_figure_data(grid):
     np.testing.assert_allclose(report.stored_bins(zero).edges, np.linspace(0, 1, 16))
 
 
+@pytest.mark.slow
 def test_examples_table(grid):
     table = report.examples_table(grid, count=2)
     assert toy_splits()["test"][0][1] in table and "α = 0.1" in table
@@ -138,10 +144,6 @@ def test_setup_text_follows_the_plan():
     assert f"lr {plan.recipe.lr:g}" in text and f"vocabulary of {plan.settings.vocab_size}" in text
 
 
-def test_chapter_settings_and_empty_store(tmp_path):
-    assert report.chapter_settings("cpu") == ("cpu", [0.0, 0.1, 0.3], [0])
-    assert report.chapter_settings("smoke", alphas=0.2, seeds=[1, 2]) == ("smoke", [0.2], [1, 2])
-    with pytest.raises(LsbookError, match="alpha"):
-        report.chapter_settings("cpu", alphas=[1.5])
+def test_empty_store(tmp_path):
     empty = report.gather_translation([0.0], [0], "cpu", train=False, store=Store(tmp_path))
     assert not empty.records and empty.missing_data is None

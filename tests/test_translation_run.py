@@ -10,7 +10,7 @@ import torch
 
 from lsbook.data.text import Tokenizer
 from lsbook.errors import LsbookError
-from lsbook.recipes import resolve
+from lsbook.profiles import resolve
 from lsbook.store import Store
 from lsbook.translation.corpus import build_corpus, check_fingerprints, load_corpus
 from lsbook.translation.metrics import teacher_forced_logits
@@ -168,18 +168,31 @@ def test_settings_and_plans():
 
 # --- training, resuming, the record ---------------------------------------------------------------
 
-def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path, device):
+    """Dropout draws from the CPU or the CUDA generator: the checkpoint keeps both states."""
+    from lsbook.runtime import deterministic_algorithms, read_checkpoint
+
+    device = torch.device(device)
     plan = plan_translation_run(0.1, 3, "smoke", recipe=tiny_recipe(), settings=TINY_SETTINGS)
-    whole = train_translation(plan, torch.device("cpu"), tmp_path / "whole", data_root=toy_data, progress=False)
+    with deterministic_algorithms(device):
+        whole = train_translation(plan, device, tmp_path / "whole", data_root=toy_data, progress=False)
 
     def kill_after_first_epoch(epoch: int) -> None:
         if epoch == 0:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False,
+    with deterministic_algorithms(device), pytest.raises(KeyboardInterrupt):
+        train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False,
                           on_epoch_end=kill_after_first_epoch)
-    resumed = train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False)
+    state = read_checkpoint(tmp_path / "resumed" / "checkpoint.pt", key=plan.key)
+    assert (state["cuda_rng"] is not None) == (device.type == "cuda")
+    if device.type == "cuda":
+        torch.cuda.manual_seed_all(12345)  # another process's CUDA state: the checkpoint must restore it
+    with deterministic_algorithms(device):
+        resumed = train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False)
     for a, b in zip(whole.metrics["history"], resumed.metrics["history"]):
         assert a["train_loss"] == b["train_loss"] and a["val_nll"] == b["val_nll"]
     for name in ("test_nll", "test_ece", "test_bleu", "val_temperature", "test_ece_at_val_temperature"):
@@ -191,9 +204,10 @@ def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path):
     other = build_corpus(toy_splits(), 280)
     other.target_tokenizer.save(tmp_path / "resumed" / "tokenizer.de.json")
     with pytest.raises(LsbookError, match="target tokenizer .* does not match the checkpoint"):
-        train_translation(plan, torch.device("cpu"), tmp_path / "resumed", data_root=toy_data, progress=False)
+        train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False)
 
 
+@pytest.mark.slow
 def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
     import lsbook.translation.evaluation as run_module
 
@@ -215,6 +229,7 @@ def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
     assert outcome.metrics["val_tokens"] == len(labels["val"]) != outcome.metrics["test_tokens"]
 
 
+@pytest.mark.slow
 def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkeypatch):
     store = Store(tmp_path / "results")
     kwargs = dict(store=store, recipe=tiny_recipe(), settings=TINY_SETTINGS, data_root=toy_data,
@@ -253,6 +268,7 @@ def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkey
         load_translator(record, runs_root=tmp_path / "elsewhere")
 
 
+@pytest.mark.slow
 def test_the_engine_hands_transformer_recipes_to_the_translation_run(toy_data, tmp_path, monkeypatch):
     from lsbook.train import ensure_run
 

@@ -1,4 +1,4 @@
-"""Sweeps on a SLURM cluster through submitit (DESIGN.md, "Scaling out"; issue #8).
+"""Sweeps on a SLURM cluster through submitit.
 
 A sweep grid (recipe × α × seed × profile, or a distillation study of Section 6) is expanded into
 :class:`RunSpec` s (:mod:`.grid`). Each run is looked up in the results store and in the journal of
@@ -10,27 +10,27 @@ which resumes from the run's per-epoch checkpoint: a task killed by ``scancel`` 
 completes when the sweep is submitted again, and a task at its time limit (or preempted) requeues
 itself. The store writes each record atomically, so many tasks can share it.
 
-The command line: ``python -m lsbook sweep ... --executor slurm`` (:mod:`.sweep`, wired into
-lsbook.engine_cli) and ``python -m lsbook chapter-sweep NAME --alphas ...`` (:mod:`.chapter_sweep`:
-a chapter per α with papermill, as array tasks).
+The command line (lsbook.cli): ``python -m lsbook sweep ... --executor slurm`` and ``distill``
+(:mod:`.sweep`) and ``python -m lsbook chapter-sweep NAME --alphas ...`` (:mod:`.chapter_sweep`: a
+chapter per α with papermill, as array tasks).
 """
 
-from lsbook.cluster.chapter_sweep import ChapterTask, default_chapter_output, register, run_chapter_sweep
+from lsbook.cluster.chapter_sweep import ChapterTask, default_chapter_output, run_chapter_sweep
 from lsbook.cluster.grid import RunSpec, distillation_grid, expand_grid
 from lsbook.cluster.slurm import (MAX_REQUEUES, SlurmOptions, TrainTask, check_slurm_ready, make_executor,
                                   parse_slurm_time, submit_grid, wait_for)
 from lsbook.cluster.status import (FAILED, MISSING, RUNNING, STORED, Journal, RunStatus, format_status,
                                    grid_status, queued_jobs, summary_line, task_error)
-from lsbook.cluster.sweep import (DEFAULT_TIME, EXECUTORS, add_cluster_arguments, add_distillation_arguments,
-                                  default_log_dir, run_locally, run_sweep, slurm_options, specs_from_args)
+from lsbook.cluster.sweep import (DEFAULT_TIME, EXECUTORS, default_log_dir, length_overrides, run_sweep,
+                                  slurm_options, specs_from_args)
 
 __all__ = [
-    "ChapterTask", "default_chapter_output", "register", "run_chapter_sweep",
+    "ChapterTask", "default_chapter_output", "run_chapter_sweep",
     "RunSpec", "distillation_grid", "expand_grid",
     "MAX_REQUEUES", "SlurmOptions", "TrainTask", "check_slurm_ready", "make_executor", "parse_slurm_time",
     "submit_grid", "wait_for",
     "FAILED", "MISSING", "RUNNING", "STORED", "Journal", "RunStatus", "format_status", "grid_status",
     "queued_jobs", "summary_line", "task_error",
-    "DEFAULT_TIME", "EXECUTORS", "add_cluster_arguments", "add_distillation_arguments", "default_log_dir",
-    "run_locally", "run_sweep", "slurm_options", "specs_from_args",
+    "DEFAULT_TIME", "EXECUTORS", "default_log_dir", "length_overrides", "run_sweep", "slurm_options",
+    "specs_from_args",
 ]

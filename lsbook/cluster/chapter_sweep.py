@@ -1,6 +1,6 @@
 """``python -m lsbook chapter-sweep NAME --alphas ...``: a chapter executed for each α of a list
 (papermill through :func:`lsbook.chapters.run_chapter`), as SLURM array tasks or here, one
-executed notebook kept per α — the "papermill batches with different α" of issue #8."""
+executed notebook kept per α: papermill batches of a chapter at different α."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from lsbook.cluster.slurm import array_ids, limit_threads, submit_calls, check_slurm_ready, make_executor, wait_for
 from lsbook.cluster.status import first_line, task_error
-from lsbook.cluster.sweep import add_cluster_arguments, slurm_options
+from lsbook.cluster.sweep import slurm_options
 from lsbook.errors import LsbookError
 
 
@@ -100,18 +100,3 @@ def default_chapter_output(name: str) -> Path:
     from lsbook.chapters import DEFAULT_OUTPUT_DIR
 
     return Path(DEFAULT_OUTPUT_DIR) / name
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``chapter-sweep`` (a chapter for a list of α, locally or as a SLURM array)."""
-    parser = subparsers.add_parser(
-        "chapter-sweep", help="execute a chapter for several alphas (papermill; locally or on SLURM)",
-        description="Execute one chapter per alpha with papermill, keeping one executed notebook per alpha.")
-    parser.add_argument("name", help="chapter name (see python -m lsbook chapter list)")
-    parser.add_argument("--alphas", type=float, nargs="+", required=True, help="alphas in [0, 1)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
-                        help="another chapter parameter, the same for every alpha (e.g. -p profile paper)")
-    parser.add_argument("--output-dir", default=None,
-                        help="where the executed notebooks go (default _build/papermill/NAME/)")
-    add_cluster_arguments(parser)
-    parser.set_defaults(func=run_chapter_sweep)

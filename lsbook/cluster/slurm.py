@@ -105,13 +105,14 @@ def limit_threads(threads: int | None = None) -> None:
 class TrainTask:
     """What one array task runs: ``spec.train`` into the shared store; requeued at its time limit."""
 
-    def __init__(self, device: str | None = None, threads: int | None = None):
+    def __init__(self, device: str | None = None, threads: int | None = None, allow_dirty: bool = False):
         self.device = device  # None/"auto": CUDA when the task has a GPU, else CPU
         self.threads = threads  # torch's CPU threads; None: --cpus-per-task
+        self.allow_dirty = allow_dirty  # paper runs from uncommitted code (the diff goes into provenance)
 
     def __call__(self, spec: RunSpec, store_root: str, runs_root: str) -> str:
         limit_threads(self.threads)
-        record = spec.train(store_root, runs_root, device=self.device, progress=False)
+        record = spec.train(store_root, runs_root, device=self.device, progress=False, allow_dirty=self.allow_dirty)
         print(f"stored {spec.label()} as {record.key} in {store_root} "
               f"(resumed {record.provenance.get('resumes', 0)} time(s))", flush=True)
         return record.key
@@ -147,7 +148,7 @@ def _journal_entry(spec: RunSpec, key: str, job) -> dict[str, Any]:
 
 def submit_grid(statuses: Sequence[RunStatus], options: SlurmOptions, *, store_root: str | os.PathLike,
                 runs_root: str | os.PathLike, log_dir: str | os.PathLike, device: str | None = None,
-                threads: int | None = None) -> dict[str, str]:
+                threads: int | None = None, allow_dirty: bool = False) -> dict[str, str]:
     """Submit every missing or failed run; students depend on their teachers' jobs.
 
     Returns run key -> job id of what was submitted (the journal in ``log_dir`` keeps it too).
@@ -162,7 +163,7 @@ def submit_grid(statuses: Sequence[RunStatus], options: SlurmOptions, *, store_r
 
     # Teachers and plain runs first, then students grouped by the teacher job they wait for.
     waves: dict[str | None, list[RunStatus]] = {None: [s for s in todo if s.spec.teacher is None]}
-    task = TrainTask(device, threads)
+    task = TrainTask(device, threads, allow_dirty)
     _submit_wave(executor, journal, task, waves.pop(None), None, store_root, runs_root, submitted)
     for status in (s for s in todo if s.spec.teacher is not None):
         teacher_key = status.spec.teacher.plan().key

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
 from lsbook.errors import LsbookError
-from lsbook.experiments.variants import recipe_names, resolve_recipe
+from lsbook.recipes import RECIPES
 from lsbook.store import Record, Store
 from lsbook.validation import check_alpha, check_choice, check_temperature
 
@@ -52,7 +52,7 @@ class DistillationSetup:
     def __post_init__(self) -> None:
         for recipe in (self.teacher_recipe, self.student_recipe, self.dropout_teacher_recipe):
             if recipe is not None:
-                check_choice(recipe, recipe_names(), "recipe")
+                check_choice(recipe, RECIPES, "recipe")
         check_choice(self.distill_loss, ("replication", "original"), "distill_loss")
         if not 0.0 <= self.beta <= 1.0:
             raise LsbookError(f"beta must be in [0, 1], got {self.beta!r}")
@@ -100,7 +100,7 @@ class RunSpec:
     """One run of a study before it runs: a teacher, a baseline or a distilled student."""
 
     role: str                       # TEACHER, BASELINE, DISTILLED or DROPOUT_TEACHER
-    recipe: str                     # recipe name (lsbook.recipes or lsbook.experiments.variants)
+    recipe: str                     # a name of lsbook.recipes.RECIPES
     alpha: float                    # the run's own label smoothing (0 for distilled students)
     seed: int                       # the same seed for a student and its teacher
     teacher: "RunSpec | None" = None  # distilled students only
@@ -153,90 +153,51 @@ def expand_grid(setup: DistillationSetup, seeds: Iterable[int], *, table4: bool 
     return sorted(specs, key=lambda s: s.teacher is not None)
 
 
-class GridRunner:
-    """Runs (or finds) the records of RunSpecs in one store, at one profile."""
+class StudyRecords:
+    """The stored records (and γ) of a study's RunSpecs in one store, at one profile; never trains."""
 
-    def __init__(self, setup: DistillationSetup, profile: str, *, store: Store | None = None,
-                 device=None, progress: bool = True, runs_root=None):
+    def __init__(self, setup: DistillationSetup, profile: str, *, store: Store | None = None):
         self.setup, self.profile, self.store = setup, profile, store or Store()
-        self.device, self.progress, self.runs_root = device, progress, runs_root
 
-    def _plain(self, spec: RunSpec, train: bool) -> Record | None:
-        from lsbook.train import ensure_run, find_run
-
-        recipe = resolve_recipe(spec.recipe, self.profile)
-        if not train:
-            return find_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store)
-        return ensure_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store,
-                          device=self.device, progress=self.progress, runs_root=self.runs_root)
-
-    def _distill_kwargs(self, spec: RunSpec, teacher: Record) -> dict:
-        return {"teacher": teacher, "distill_temperature": spec.temperature,
-                "distill_loss": self.setup.distill_loss, "beta": self.setup.beta}
-
-    def record(self, spec: RunSpec, *, train: bool = True) -> Record | None:
-        """The stored record of ``spec``; trained first if missing and ``train`` (else None)."""
-        from lsbook.train import ensure_run, find_run
+    def record(self, spec: RunSpec) -> Record | None:
+        """The stored record of ``spec``, or None (its teacher missing counts as missing)."""
+        from lsbook.train import find_run
 
         if spec.teacher is None:
-            return self._plain(spec, train)
-        teacher = self.record(spec.teacher, train=train)
+            return find_run(spec.recipe, spec.alpha, spec.seed, self.profile, store=self.store)
+        teacher = self.record(spec.teacher)
         if teacher is None:
             return None
-        recipe = resolve_recipe(spec.recipe, self.profile)
-        kwargs = self._distill_kwargs(spec, teacher)
-        found = find_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store, **kwargs)
-        if found is not None or not train:
-            return found
-        self._make_teacher_available(teacher)
-        return ensure_run(recipe, spec.alpha, spec.seed, self.profile, store=self.store,
-                          device=self.device, progress=self.progress, runs_root=self.runs_root, **kwargs)
+        return find_run(spec.recipe, spec.alpha, spec.seed, self.profile, store=self.store, teacher=teacher,
+                        distill_temperature=spec.temperature, distill_loss=self.setup.distill_loss,
+                        beta=self.setup.beta)
 
-    def _make_teacher_available(self, teacher: Record) -> None:
-        """Make sure the teacher's weights can be loaded (retrains it if they are lost)."""
-        from lsbook.experiments.smoothness import teacher_model
-        from lsbook.runtime import pick_device
-
-        teacher_model(teacher, self.store, pick_device(self.device), self.runs_root)
-
-    def smoothness(self, spec: RunSpec, *, compute: bool = True) -> float | None:
-        """γ (Eq. 3) of a distilled student's teacher at its temperature, on the training set."""
-        from lsbook.experiments.smoothness import ensure_smoothness, find_smoothness
+    def smoothness(self, spec: RunSpec) -> float | None:
+        """Stored γ (Eq. 3) of a distilled student's teacher at its temperature, or None."""
+        from lsbook.experiments.smoothness import find_smoothness
 
         if spec.teacher is None:
             raise LsbookError(f"{spec.describe()} has no teacher, so no smoothness index")
-        teacher = self.record(spec.teacher, train=compute)
-        if teacher is None:
-            return None
-        if not compute:
-            return find_smoothness(teacher, spec.temperature, self.store)
-        return ensure_smoothness(teacher, [spec.temperature], store=self.store, device=self.device,
-                                 runs_root=self.runs_root)[spec.temperature]
+        teacher = self.record(spec.teacher)
+        return None if teacher is None else find_smoothness(teacher, spec.temperature, self.store)
 
 
 def run_grid(setup: DistillationSetup, profile: str, seeds: Iterable[int], *, store: Store | None = None,
              device=None, progress: bool = True, table4: bool = True, figure: bool = True,
-             runs_root=None, on_error: Callable[[RunSpec, Exception], None] | None = None) -> dict:
-    """Train every missing run of the study and store γ for every distilled student.
+             runs_root=None, jobs: int = 1) -> dict:
+    """Train every missing run of the study and store γ for every distilled student, through the
+    same local sweep as ``python -m lsbook distill`` (:func:`lsbook.sweep.run_locally`).
 
-    Returns {"done": n, "failed": [(spec, message), ...]}. A failed run is reported (through
-    ``on_error`` if given) and the grid goes on; its students are skipped.
+    Returns {"done": n, "failed": [(lsbook.cluster.RunSpec, message), ...]}; a failed run's
+    students are not started.
     """
-    runner = GridRunner(setup, profile, store=store, device=device, progress=progress, runs_root=runs_root)
-    specs = expand_grid(setup, seeds, table4=table4, figure=figure)
-    failed: list[tuple[RunSpec, str]] = []
-    done = 0
-    for spec in specs:
-        if spec.teacher is not None and any(spec.teacher == bad for bad, _ in failed):
-            failed.append((spec, f"its teacher failed ({spec.teacher.describe()})"))
-            continue
-        try:
-            runner.record(spec)
-            if spec.teacher is not None:
-                runner.smoothness(spec)
-            done += 1
-        except Exception as error:  # noqa: BLE001 - one failed run must not stop the grid
-            failed.append((spec, f"{type(error).__name__}: {error}"))
-            if on_error is not None:
-                on_error(spec, error)
-    return {"done": done, "failed": failed}
+    from lsbook.cluster.grid import distillation_grid
+    from lsbook.sweep import run_locally
+
+    store = store or Store()
+    specs = distillation_grid(setup, None, list(seeds), profile, table4=table4, figure=figure,
+                              keep_teachers=False)
+    outcome = run_locally(specs, store, jobs=jobs, device=device, progress=progress,
+                          runs_root=None if runs_root is None else str(runs_root),
+                          report=(lambda line: print(line, flush=True)) if progress else (lambda line: None))
+    return {"done": len(outcome.stored) + len(outcome.trained), "failed": outcome.failed}

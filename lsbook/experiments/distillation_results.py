@@ -13,7 +13,7 @@ import numpy as np
 
 from lsbook import paper
 from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_TEACHER, TEACHER,
-                                                  DistillationSetup, GridRunner, RunSpec)
+                                                  DistillationSetup, StudyRecords, RunSpec)
 from lsbook.store import Store
 
 CURVE_LABELS = {
@@ -68,13 +68,13 @@ def _for_seeds(seeds: Iterable[int], make: callable) -> list[RunSpec]:
     return [make(seed) for seed in seeds]
 
 
-def _point(runner: GridRunner, label: str, specs: list[RunSpec], gamma_is_alpha: float | None) -> CurvePoint:
+def _point(runner: StudyRecords, label: str, specs: list[RunSpec], gamma_is_alpha: float | None) -> CurvePoint:
     accuracies, gammas, keys = [], [], []
     for spec in specs:
-        record = runner.record(spec, train=False)
+        record = runner.record(spec)
         if record is None:
             continue
-        gamma = gamma_is_alpha if gamma_is_alpha is not None else runner.smoothness(spec, compute=False)
+        gamma = gamma_is_alpha if gamma_is_alpha is not None else runner.smoothness(spec)
         if gamma is None:
             continue
         accuracies.append(float(record.metrics["test_accuracy"]))
@@ -87,7 +87,7 @@ def figure_points(setup: DistillationSetup, profile: str, seeds: Iterable[int], 
                   store: Store | None = None) -> dict[str, list[CurvePoint]]:
     """The four curves M1–M4 of Figures 7/8 from the store: {"M1": [points...], ...}."""
     seeds = list(seeds)
-    runner = GridRunner(setup, profile, store=store, progress=False)
+    runner = StudyRecords(setup, profile, store=store)
     teacher = lambda a, s: RunSpec(TEACHER, setup.teacher_recipe, float(a), s)  # noqa: E731
     student = lambda t, temp, s: RunSpec(DISTILLED, setup.student_recipe, 0.0, s, t, float(temp))  # noqa: E731
     curves: dict[str, list[CurvePoint]] = {"M1": [], "M2": [], "M3": [], "M4": []}
@@ -118,7 +118,7 @@ def table4_summaries(setup: DistillationSetup, profile: str, seeds: Iterable[int
     """Table 4's four test errors (fractions) over seeds: teachers with dropout / with α, and
     the students distilled from each at T = 1."""
     seeds = list(seeds)
-    runner = GridRunner(setup, profile, store=store, progress=False)
+    runner = StudyRecords(setup, profile, store=store)
     rows = {name: [] for name in TABLE4_ROWS}
     for seed in seeds:
         dropout = RunSpec(DROPOUT_TEACHER, setup.dropout_teacher_recipe, 0.0, seed)
@@ -127,7 +127,7 @@ def table4_summaries(setup: DistillationSetup, profile: str, seeds: Iterable[int
             dropout, smoothed, RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, dropout, 1.0),
             RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, smoothed, 1.0))))
         for name, spec in specs.items():
-            record = runner.record(spec, train=False)
+            record = runner.record(spec)
             if record is not None:
                 rows[name].append(1.0 - float(record.metrics["test_accuracy"]))
     return {name: Summary(values) for name, values in rows.items()}
@@ -138,6 +138,6 @@ def stored_records(setup: DistillationSetup, profile: str, seeds: Iterable[int],
     """The stored records of every run of the study (for provenance lines); never trains."""
     from lsbook.experiments.distillation_grid import expand_grid
 
-    runner = GridRunner(setup, profile, store=store, progress=False)
-    found = (runner.record(spec, train=False) for spec in expand_grid(setup, seeds, table4=table4, figure=figure))
+    runner = StudyRecords(setup, profile, store=store)
+    found = (runner.record(spec) for spec in expand_grid(setup, seeds, table4=table4, figure=figure))
     return [record for record in found if record is not None]

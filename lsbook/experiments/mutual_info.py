@@ -15,21 +15,17 @@ interval — enters the run's config and key, so each curve is a record of its o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 import numpy as np
 
 from lsbook.errors import LsbookError
 from lsbook.experiments.mi_probe import MutualInformationProbe, ProbeConfig, select_probe_set
-from lsbook.experiments.variants import resolve_recipe
-from lsbook.profiles import PROFILES
+from lsbook.profiles import get_profile, probe_every, resolve
 from lsbook.recipes import Recipe
 from lsbook.store import Record, Store
-from lsbook.validation import check_alpha, check_choice
-
-SMOKE_PER_CLASS = 16  # smoke runs train on 512 examples: a probe of 2 × 16
-
+from lsbook.validation import check_alpha
 
 @dataclass(frozen=True)
 class MISetup:
@@ -39,37 +35,32 @@ class MISetup:
     title: str                         # how the figure names it
     recipe: str                        # recipe trained (profile applied as for any run)
     probe: ProbeConfig                 # the N × L probe of the logit difference
-    every_steps: dict[str, int]        # profile -> estimate every k optimiser steps
     alphas: tuple[float, ...] = (0.0, 0.1)  # orig. Section 4: without and with label smoothing
     stand_in: str = ""                 # what this setup stands in for, said wherever it is shown
-    overrides: dict[str, dict] = field(default_factory=dict)  # profile -> recipe fields changed
 
     def __post_init__(self) -> None:
-        for profile in PROFILES:
-            if profile not in self.every_steps or int(self.every_steps[profile]) < 1:
-                raise LsbookError(f"every_steps must give an interval >= 1 for profile {profile!r}")
         for alpha in self.alphas:
             check_alpha(alpha)
 
     def probe_for(self, profile: str) -> ProbeConfig:
-        """The probe at ``profile``: smoke runs have too few examples for 300 per class."""
-        check_choice(profile, PROFILES, "profile")
-        if profile == "smoke":
-            return replace(self.probe, per_class=min(self.probe.per_class, SMOKE_PER_CLASS))
-        return self.probe
+        """The probe at ``profile`` (a profile may cap its examples per class)."""
+        cap = get_profile(profile).probe_per_class
+        return self.probe if cap is None else replace(self.probe, per_class=min(self.probe.per_class, cap))
 
     def callback_name(self, profile: str) -> str:
         """The step-callback name that enters each run's config (and key)."""
         probe = self.probe_for(profile)
         return (f"mutual_information(classes={probe.classes[0]}|{probe.classes[1]};"
                 f"per_class={probe.per_class};draws={probe.draws};seed={probe.seed};"
-                f"every={self.every_steps[profile]})")
+                f"every={self.every_steps(profile)})")
+
+    def every_steps(self, profile: str) -> int:
+        """Optimiser steps between two estimates at ``profile`` (lsbook.profiles' probe intervals)."""
+        return probe_every(profile, self.name)
 
     def recipe_for(self, profile: str) -> Recipe:
-        """The recipe the curve's runs train, with ``profile`` and this setup's overrides."""
-        recipe = resolve_recipe(self.recipe, profile)
-        changes = self.overrides.get(profile)
-        return recipe.replace(**changes) if changes else recipe
+        """The recipe the curve's runs train, with ``profile`` applied."""
+        return resolve(self.recipe, profile)
 
     def num_examples(self, profile: str) -> int:
         """N, the number of probe examples: log N bounds the estimate."""
@@ -80,15 +71,12 @@ MI_SETUPS: dict[str, MISetup] = {
     # The original's experiment (Section 4): 64k steps, an estimate every 4k.
     "resnet56-cifar10": MISetup(
         name="resnet56-cifar10", title="ResNet-56, CIFAR-10 (airplane vs dog)",
-        recipe="resnet56-cifar10", probe=ProbeConfig(classes=("airplane", "dog")),
-        every_steps={"paper": 4000, "cpu": 3, "smoke": 1}),
+        recipe="resnet56-cifar10", probe=ProbeConfig(classes=("airplane", "dog"))),
     # CPU variant: FCN on Fashion-MNIST with the ±2 px shifts. The two classes take the class
-    # indices of airplane (0) and dog (5) in CIFAR-10. Sixteen estimates per run, as the
-    # original's 64k/4k: paper 100 epochs × 108 steps, cpu 4 epochs × 40 steps.
+    # indices of airplane (0) and dog (5) in CIFAR-10.
     "fcn-fmnist": MISetup(
         name="fcn-fmnist", title="FCN, Fashion-MNIST (T-shirt/top vs sandal)",
         recipe="fcn-fmnist", probe=ProbeConfig(classes=("T-shirt/top", "Sandal")),
-        every_steps={"paper": 675, "cpu": 10, "smoke": 1},
         stand_in="CPU variant: FCN on Fashion-MNIST stands in for ResNet-56 on CIFAR-10"),
 }
 
@@ -98,7 +86,7 @@ def _run_kwargs(setup: MISetup, profile: str) -> dict:
 
 
 def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store: Store | None = None,
-                 device=None, progress: bool = True, runs_root=None) -> Record:
+                 device=None, progress: bool = True, runs_root=None, allow_dirty: bool = False) -> Record:
     """The run of ``setup`` at α with its MI curve: stored, or trained now with the probe."""
     import torch
 
@@ -116,8 +104,8 @@ def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store
     probe.images = probe.images.to(pick_device(device))
     callback = MutualInformationProbe(probe, data.transforms.train, setup.probe_for(profile))
     return ensure_run(recipe, alpha, seed, profile, store=store, device=device, progress=progress,
-                      runs_root=runs_root, step_callback=callback,
-                      step_callback_every=setup.every_steps[profile], **_run_kwargs(setup, profile))
+                      runs_root=runs_root, allow_dirty=allow_dirty, step_callback=callback,
+                      step_callback_every=setup.every_steps(profile), **_run_kwargs(setup, profile))
 
 
 def find_curve(setup: MISetup, alpha: float, seed: int, profile: str,

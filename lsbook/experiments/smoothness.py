@@ -18,7 +18,8 @@ from lsbook import ENGINE_VERSION
 from lsbook.distillation import smoothness_index
 from lsbook.errors import StoreError
 from lsbook.recipes import json_ready
-from lsbook.store import Record, Store, config_key, provenance
+from lsbook.provenance import provenance
+from lsbook.store import Record, Store, config_key
 from lsbook.validation import check_temperature
 
 SMOOTHNESS_RECIPE = "smoothness-index"  # the "recipe" folder these records live in

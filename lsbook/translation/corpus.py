@@ -1,6 +1,6 @@
 """The parallel corpus of a translation run: raw sentence pairs, one tokenizer per language, token ids.
 
-The replication's code swapped the English and German tokenizers (DESIGN.md, known faults); here
+The replication's code swapped the English and German tokenizers (a fault we do not repeat); here
 the source tokenizer is trained on the source side of the *training* pairs only and the target
 tokenizer on the target side, each labelled with its language, and :func:`check_fingerprints`
 refuses tokenizers that are not the ones a stored model was trained with.

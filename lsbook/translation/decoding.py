@@ -3,7 +3,7 @@
 Both work on any model with ``encode(src) -> memory``, ``decode(tgt_in, memory, src) -> hidden``
 and a linear ``head`` (lsbook.models' transformer). A temperature divides the OUTPUT LOGITS before
 the log-softmax over the vocabulary (the replication divided the decoder's hidden state, and called
-``log_softmax`` without a dimension: DESIGN.md, known faults). Greedy decoding does not depend on
+``log_softmax`` without a dimension, two faults of its code that we do not repeat). Greedy decoding does not depend on
 T; beam search does, because it adds log-probabilities over steps — which is why the original's
 Figure 5 shows BLEU changing with T. Beam hypotheses are ranked by the GNMT length-normalised
 score ``log p(y) / ((5 + |y|) / 6) ** length_penalty`` (Wu et al. 2016; tensor2tensor's default

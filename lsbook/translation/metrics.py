@@ -2,8 +2,8 @@
 
 Token level (Section 5.2; the original's ECE "on validation tokens with a correct prefix"): every
 non-padding target position is one classification over the target vocabulary. PAD positions are
-dropped before anything is counted — the replication's ECE and accuracy counted them (DESIGN.md,
-known faults). The temperature divides the output logits; ECE, reliability bins and NLL follow
+dropped before anything is counted — the replication's ECE and accuracy counted them (a fault of
+its code). The temperature divides the output logits; ECE, reliability bins and NLL follow
 :mod:`lsbook.calibration` exactly (15 equal-width bins; tests check equality) but are computed in
 one pass over chunks of tokens at every temperature, so that a split's vocabulary-wide
 probabilities are never held in memory at once.

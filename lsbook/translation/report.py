@@ -25,34 +25,6 @@ from lsbook.tables import format_spread, mean_std, seed_count_text
 from lsbook.translation.settings import RECIPE
 
 ORIGINAL_ROW = "transformer-wmt14"
-# The chapter's default grid per profile: cpu runs the three α of the replication's Figure 5 once;
-# paper runs every α of Table 3 with three seeds (a GPU's work); smoke checks that the page runs.
-DEFAULT_ALPHAS = {"smoke": (0.0, 0.1), "cpu": (0.0, 0.1, 0.3), "paper": (0.0, 0.05, 0.1, 0.15, 0.3)}
-DEFAULT_SEEDS = {"smoke": (0,), "cpu": (0,), "paper": (0, 1, 2)}
-
-
-def chapter_settings(profile: str | None, alphas=None, seeds=None, data_root: str | None = None
-                     ) -> tuple[str, list[float], list[int]]:
-    """The chapter's (profile, alphas, seeds) with None -> the defaults above; ``data_root`` sets $LSBOOK_DATA."""
-    import os
-
-    from lsbook.pages import resolve_profile
-    from lsbook.validation import check_alpha
-
-    profile = resolve_profile(profile)
-    if data_root:
-        os.environ["LSBOOK_DATA"] = str(data_root)
-
-    def as_list(value) -> list:
-        return list(value) if isinstance(value, (list, tuple)) else [value]
-
-    alphas = [check_alpha(a) for a in (DEFAULT_ALPHAS[profile] if alphas is None else as_list(alphas))]
-    seeds = [int(s) for s in (DEFAULT_SEEDS[profile] if seeds is None else as_list(seeds))]
-    if not alphas or not seeds or min(seeds) < 0:
-        raise LsbookError("alphas and seeds must each name at least one value (seeds >= 0)")
-    return profile, alphas, seeds
-
-
 def setup_text(profile: str) -> str:
     """One paragraph: the model, training and decoding a run at ``profile`` uses (from its plan)."""
     from lsbook.data import get_dataset

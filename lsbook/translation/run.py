@@ -9,10 +9,11 @@ record, or trains the run (resuming from its last checkpoint), evaluates it
 Training: label-smoothed cross-entropy over the target vocabulary, padding ignored
 (:func:`lsbook.losses.label_smoothing_cross_entropy` with ``ignore_index=PAD_ID``), Adam as the
 recipe says (PyTorch's translation example: lr 1e-4, betas 0.9/0.98, eps 1e-9, batch 128,
-18 epochs). A checkpoint is written atomically after every epoch; a killed run resumes from it and
-ends as an uninterrupted one would.
+18 epochs). A checkpoint is written atomically after every epoch, with the CPU and (on a GPU) CUDA
+random states that dropout draws from; a killed run resumes from it and ends as an uninterrupted
+one would.
 
-The record stays compact (DESIGN.md): per temperature T the token-level ECE, NLL, accuracy and
+The record stays compact: per temperature T the token-level ECE, NLL, accuracy and
 reliability bins and the beam-search BLEU on val and test; the temperature fitted on *val* token
 logits and the test metrics at that T; example translations; the tokenizers' fingerprints. No
 vocabulary-wide logits are stored. The final weights stay in the run's checkpoint folder (not
@@ -38,7 +39,8 @@ from lsbook.losses import label_smoothing_cross_entropy
 from lsbook.recipes import Recipe
 from lsbook.runtime import (CHECKPOINT_FORMAT, deterministic_algorithms, exclusive_lock,
                             pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
-from lsbook.store import Record, Store, code_version, provenance
+from lsbook.provenance import check_clean_tree, code_version, provenance
+from lsbook.store import Record, Store
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
 from lsbook.translation.evaluation import eval_batches, evaluate_translation
 from lsbook.translation.metrics import teacher_forced_logits, token_calibration
@@ -123,6 +125,8 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         torch.set_rng_state(checkpoint["rng"])
+        if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:  # dropout on the GPU
+            torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
         start_epoch, history, train_seconds = checkpoint["epoch"], checkpoint["history"], checkpoint["train_seconds"]
         _log(progress, f"resuming {plan.key} after epoch {start_epoch}")
 
@@ -154,7 +158,8 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
                        f"{val.nll:.4f}, val token accuracy {val.accuracy:.4f} ({time.time() - epoch_start:.0f} s)")
         write_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "key": plan.key, "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "history": history,
+            "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None, "history": history,
             "train_seconds": train_seconds, "fingerprints": corpus.fingerprints})
         if on_epoch_end is not None:
             on_epoch_end(epoch)
@@ -180,13 +185,15 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
                            device: str | torch.device | None = None, progress: bool = True,
                            recipe: str | Recipe = RECIPE, settings: TranslationSettings | None = None,
                            data_root: str | os.PathLike | None = None,
-                           runs_root: str | os.PathLike | None = None) -> Record:
-    """The stored record of a translation run; trains, evaluates and stores it first if missing."""
+                           runs_root: str | os.PathLike | None = None, allow_dirty: bool = False) -> Record:
+    """The stored record of a translation run; trains, evaluates and stores it first if missing
+    (a ``paper`` run only from committed code unless ``allow_dirty``)."""
     plan = plan_translation_run(alpha, seed, profile, recipe=recipe, settings=settings)
     store = store or Store()
     stored = store.get(plan.key, plan.config)
     if stored is not None:
         return stored
+    dirty = check_clean_tree(plan.config["profile"], allow_dirty)  # before anything is written
     chosen = pick_device(device)
     run_dir = run_directory(plan.key, runs_root)
     with exclusive_lock(run_dir / "lock"):
@@ -196,7 +203,7 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
             with deterministic_algorithms(chosen):
                 outcome = train_translation(plan, chosen, run_dir, data_root=data_root, progress=progress)
             stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
-                                      provenance=outcome.provenance, arrays=outcome.arrays))
+                                      provenance={**outcome.provenance, **dirty}, arrays=outcome.arrays))
     return stored
 
 

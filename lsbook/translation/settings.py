@@ -1,9 +1,10 @@
-"""What a translation run is: its settings per profile, its resolved recipe, its config and store key.
+"""What a translation run is: its settings, its resolved recipe, its config and store key.
 
 A run's identity is the resolved ``transformer-multi30k`` recipe (optimiser, epochs, batch size,
-model size: :mod:`lsbook.recipes`, :mod:`lsbook.profiles`, plus this module's RECIPE_CHANGES) and
-:class:`TranslationSettings` (languages, vocabulary, decoding, temperatures), α, seed and the
-engine version — the conventions of :func:`lsbook.train.plan_run`.
+model size: :mod:`lsbook.recipes` with the profile of :mod:`lsbook.profiles` applied) and
+:class:`TranslationSettings` (languages, vocabulary, decoding, temperatures; the profile's
+``translation`` changes applied), α, seed and the engine version — the conventions of
+:func:`lsbook.train.plan_run`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import numpy as np
 from lsbook import ENGINE_VERSION
 from lsbook.data.text import check_language_pair
 from lsbook.errors import LsbookError
-from lsbook.recipes import PROFILES, Recipe, json_ready, resolve
+from lsbook.profiles import get_profile, resolve
+from lsbook.recipes import Recipe, json_ready
 from lsbook.store import config_key
-from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
+from lsbook.validation import check_alpha, check_positive_int, check_temperature
 
 RECIPE = "transformer-multi30k"
 # Figure 5's temperature axis (0.5 to 2); the paper profile evaluates every point of it.
@@ -77,43 +79,9 @@ class TranslationSettings:
         return json_ready(dataclasses.asdict(self))
 
 
-# Per profile. cpu: the full data with half the vocabulary (the output layer dominates the cost of
-# the small cpu model) and every other temperature of the grid; smoke: a few hundred sentences
-# (the recipe's subsets), a tiny vocabulary, 3 temperatures.
-CPU_TEMPERATURES = TEMPERATURE_GRID[::2]  # 0.5, 0.75, ..., 2.0
-SETTINGS: dict[str, TranslationSettings] = {
-    "paper": TranslationSettings(),
-    "cpu": TranslationSettings(vocab_size=4000, temperatures=CPU_TEMPERATURES, bleu_temperatures=CPU_TEMPERATURES),
-    "smoke": TranslationSettings(vocab_size=1000, beam_size=2, temperatures=(0.5, 1.0, 2.0),
-                                 bleu_temperatures=(0.5, 1.0, 2.0), num_examples=3),
-}
-
-
-# Recipe fields that the Transformer's profiles change beyond lsbook.profiles (applied after it, so
-# they show in the run's resolved recipe and key). cpu: the small model gets only 3 epochs, in which
-# the paper's lr 1e-4 (tuned for d_model 512 and 18 epochs) leaves it barely trained; 1e-3 is what
-# Adam with the Transformer schedule peaks at for d_model 128 (Vaswani et al. 2017, Eq. 3).
-# smoke: 100 validation and test sentences instead of 256 (an untrained model decodes each one to
-# its length limit, a dozen times over).
-RECIPE_CHANGES: dict[str, dict[str, Any]] = {
-    "cpu": {"lr": 1e-3},
-    "smoke": {"val_subset": 100, "test_subset": 100},
-}
-
-
-def with_profile_changes(recipe: Recipe, profile: str, unless_changed_from: Recipe | None = None) -> Recipe:
-    """``recipe`` (lsbook.profiles applied) with this module's RECIPE_CHANGES for ``profile``; a field
-    where ``recipe`` differs from ``unless_changed_from`` (a caller's override) is left as it is."""
-    if recipe.model != "transformer":
-        return recipe
-    changes = {k: v for k, v in RECIPE_CHANGES.get(profile, {}).items() if getattr(recipe, k) != v
-               and (unless_changed_from is None or getattr(recipe, k) == getattr(unless_changed_from, k))}
-    return recipe.replace(**changes) if changes else recipe
-
-
 def settings_for(profile: str) -> TranslationSettings:
-    check_choice(profile, PROFILES, "profile")
-    return SETTINGS[profile].validate()
+    """The translation settings of ``profile``: the defaults with the profile's changes."""
+    return TranslationSettings().replace(**get_profile(profile).translation)
 
 
 @dataclass(frozen=True)
@@ -129,15 +97,12 @@ class TranslationPlan:
 def plan_translation_run(alpha: float, seed: int, profile: str, *, recipe: str | Recipe = RECIPE,
                          settings: TranslationSettings | None = None) -> TranslationPlan:
     """Check every argument and compute the run's config and key (nothing is written)."""
-    check_choice(profile, PROFILES, "profile")
-    if isinstance(recipe, Recipe):
-        resolved = recipe.validate()
-        if recipe.name == RECIPE:  # e.g. from lsbook.train.ensure_run, perhaps with overrides:
-            resolved = with_profile_changes(resolved, profile, unless_changed_from=resolve(RECIPE, profile))
-    else:
-        resolved = with_profile_changes(resolve(str(recipe), profile), profile)
+    get_profile(profile)
+    resolved = recipe.validate() if isinstance(recipe, Recipe) else resolve(str(recipe), profile)
     if resolved.model != "transformer":
         raise LsbookError(f"recipe {resolved.name!r} trains a {resolved.model!r}, not a transformer")
+    if resolved.total_steps is not None:
+        raise LsbookError(f"recipe {resolved.name!r}: translation runs train whole epochs (total_steps None)")
     if resolved.schedule != "constant" or resolved.lr_multipliers or resolved.weight_decay_on is not None:
         raise LsbookError(f"recipe {resolved.name!r}: translation runs train every parameter at one constant "
                           f"learning rate (schedule 'constant', no lr_multipliers or weight_decay_on)")

@@ -1,0 +1,100 @@
+"""Store keys stay put: every run configuration that existed at commit 9ca2812 plans to the key it had
+then (tests/data/run_keys_9ca2812.json, written by that commit's code), and every committed record
+in results/ plans again to the key it is stored under. A change of recipes, profiles or the run
+configuration that re-keyed stored runs would orphan them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+import lsbook.profiles
+from lsbook.experiments.mutual_info import MI_SETUPS
+from lsbook.experiments.smoothness import smoothness_config
+from lsbook.store import Record, Store, config_key
+from lsbook.train import plan_run
+
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT = json.loads((Path(__file__).parent / "data" / "run_keys_9ca2812.json").read_text())
+
+
+def _plain_plan(recipe: str, alpha: float, seed: int, profile: str, overrides=None):
+    return plan_run(recipe, alpha, seed, profile, overrides=overrides)
+
+
+def _teacher_record(run: dict) -> Record:
+    plan = _plain_plan(run["recipe"], run["alpha"], run["seed"], run["profile"])
+    return Record(key=plan.key, config=plan.config, metrics={}, provenance={})
+
+
+def planned_key(entry: dict) -> str:
+    """The key the current code gives the configuration that ``entry`` describes."""
+    kind, profile = entry["kind"], entry["profile"]
+    if kind == "plain":
+        return _plain_plan(entry["recipe"], entry["alpha"], entry["seed"], profile, entry.get("overrides")).key
+    if kind == "student":
+        return plan_run(entry["recipe"], entry["alpha"], entry["seed"], profile,
+                        teacher=_teacher_record(entry["teacher"]), distill_temperature=entry["temperature"],
+                        distill_loss=entry["loss"], beta=entry["beta"]).key
+    if kind == "gamma":
+        return config_key(smoothness_config(_teacher_record(entry["teacher"]), entry["temperature"]))
+    if kind == "mutual-info":
+        setup = MI_SETUPS[entry["setup"]]
+        return plan_run(setup.recipe_for(profile), entry["alpha"], entry["seed"], profile,
+                        step_callback_name=setup.callback_name(profile)).key
+    raise AssertionError(f"unknown entry kind {kind!r}")
+
+
+def test_snapshot_covers_every_kind_of_run():
+    kinds = {e["kind"] for e in SNAPSHOT}
+    assert kinds == {"plain", "student", "gamma", "mutual-info"}
+    assert {e["recipe"] for e in SNAPSHOT if e["kind"] == "plain"} >= {
+        "fcn-mnist", "fcn-fmnist", "fcn-fmnist-full", "fcn-mnist-dropout", "fcn-mnist-student",
+        "fcn-fmnist-dropout", "fcn-fmnist-student", "transformer-multi30k"}
+
+
+def test_every_configuration_of_commit_9ca2812_keeps_its_key():
+    wrong = []
+    for on_disk in (True, False):
+        with mock.patch.object(lsbook.profiles, "_dataset_on_disk", lambda name: on_disk):
+            for entry in SNAPSHOT:
+                if entry["data_on_disk"] == on_disk and planned_key(entry) != entry["key"]:
+                    wrong.append(entry)
+    assert not wrong, f"{len(wrong)} configurations re-keyed, e.g. {wrong[:3]}"
+
+
+def test_snapshot_check_can_fail():
+    entry = next(e for e in SNAPSHOT if e["kind"] == "plain" and e["recipe"] == "fcn-fmnist")
+    assert planned_key({**entry, "seed": entry["seed"] + 7}) != entry["key"]
+
+
+def test_every_committed_record_replans_to_its_own_key():
+    """Plain runs, distilled students, probed runs, γ records and Transformer runs of results/."""
+    records, problems = Store(REPO / "results").scan()
+    assert not problems
+    by_key = {r.key: r for r in records}
+    kinds = set()
+    for record in records:
+        c = record.config
+        if c["recipe"] == "smoothness-index":
+            teacher = by_key[c["teacher_key"]]
+            key, kind = config_key(smoothness_config(teacher, c["temperature"])), "gamma"
+        elif c.get("teacher_key"):
+            distill = c["distill"]
+            key = plan_run(c["recipe"], c["alpha"], c["seed"], c["profile"], teacher=by_key[c["teacher_key"]],
+                           distill_temperature=distill["temperature"], distill_loss=distill["loss"],
+                           beta=distill["beta"]).key
+            kind = "student"
+        elif c.get("step_callback"):
+            setup = next(s for s in MI_SETUPS.values() if s.callback_name(c["profile"]) == c["step_callback"])
+            key = plan_run(setup.recipe_for(c["profile"]), c["alpha"], c["seed"], c["profile"],
+                           step_callback_name=c["step_callback"]).key
+            kind = "mutual-info"
+        else:
+            key, kind = _plain_plan(c["recipe"], c["alpha"], c["seed"], c["profile"]).key, c["model"]
+        kinds.add(kind)
+        assert key == record.key, f"{record.path}: re-planned as {key}"
+    assert {"fcn", "student", "gamma", "transformer"} <= kinds
