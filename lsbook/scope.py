@@ -32,12 +32,12 @@ OUT_OF_SCOPE = {
 
 def considered_profiles(profile: str) -> tuple[str, ...]:
     """Profiles whose runs a build at ``profile`` uses, most informative first: a `cpu` build also
-    reads the committed `paper` runs (lsbook.gather.SHOWN_BESIDE); smoke runs are never mixed in."""
-    from lsbook.gather import SHOWN_BESIDE
+    reads the committed `paper` runs (lsbook.profiles); smoke runs are never mixed in."""
     from lsbook.pages import resolve_profile
+    from lsbook.profiles import get_profile
 
     profile = resolve_profile(profile)
-    return (*SHOWN_BESIDE.get(profile, ()), profile)
+    return (*get_profile(profile).shown_beside, profile)
 
 
 def why_not_run(recipe: str, profile: str, command: str | None = None) -> str:
@@ -45,7 +45,7 @@ def why_not_run(recipe: str, profile: str, command: str | None = None) -> str:
     ``command``: what trains the missing runs (default: a sweep of α 0 and 0.1 over three seeds)."""
     from lsbook.data.registry import get_dataset
     from lsbook.data.roots import locate
-    from lsbook.experiments.variants import resolve_recipe
+    from lsbook.profiles import resolve as resolve_recipe
     from lsbook.tables import ARCHITECTURE_TITLES
 
     resolved = resolve_recipe(recipe, profile)

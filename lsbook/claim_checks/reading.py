@@ -73,7 +73,7 @@ class Context:
         return sorted(self.index.get((recipe, profile, step_callback), ()))
 
     def plain(self, recipe: str, alpha: float, seed: int, profile: str) -> Record | None:
-        from lsbook.experiments.variants import resolve_recipe
+        from lsbook.profiles import resolve as resolve_recipe
         from lsbook.train import find_run
 
         return find_run(resolve_recipe(recipe, profile), alpha, seed, profile, store=self.store)
@@ -106,7 +106,7 @@ class Context:
 
     def home(self, name: str, defaults: dict) -> str:
         """The profile whose chapter runs study ``name``: the ledger's own if its defaults
-        (lsbook.experiments.chapter_settings) include it, else the first considered one that does."""
+        (lsbook.profiles) include it, else the first considered one that does."""
         for profile in (self.profiles[-1], *self.profiles):
             if name in defaults[profile][0]:
                 return profile

@@ -105,6 +105,14 @@ def transformer_rows(ctx: Context) -> list[LedgerRow]:
 
 # --- Knowledge distillation (Table 4, Figures 7 and 8) --------------------------------------------------------
 
+def study_defaults(chapter: str) -> dict[str, tuple[tuple[str, ...], tuple[int, ...]]]:
+    """profile -> (set-ups, seeds) of a study chapter's defaults (lsbook.profiles)."""
+    from lsbook.profiles import PROFILES, chapter_defaults
+
+    return {p: (tuple(chapter_defaults(p, chapter)["setups"]), tuple(chapter_defaults(p, chapter)["seeds"]))
+            for p in PROFILES}
+
+
 def _setups(ctx: Context, defaults: dict) -> list[str]:
     """Setup names the chapter runs at any considered profile, in order, without repeats."""
     names: list[str] = []
@@ -117,7 +125,7 @@ def _setups(ctx: Context, defaults: dict) -> list[str]:
 
 def distillation_rows(ctx: Context) -> list[LedgerRow]:
     """Table 4 (teachers and students) and the M1–M4 orderings of Figures 7 and 8."""
-    from lsbook.experiments.chapter_settings import DISTILLATION_DEFAULTS
+    DISTILLATION_DEFAULTS = study_defaults("distillation")
     from lsbook.experiments.distillation_grid import SETUPS
 
     rows = []
@@ -135,15 +143,15 @@ def _study_seeds(ctx: Context, setup, profile: str) -> list[int]:
 
 
 def _distill_command(name: str, profile: str) -> str:
-    from lsbook.experiments.chapter_settings import DISTILLATION_DEFAULTS
+    DISTILLATION_DEFAULTS = study_defaults("distillation")
 
-    seeds = " ".join(map(str, DISTILLATION_DEFAULTS[profile][3]))
+    seeds = " ".join(map(str, DISTILLATION_DEFAULTS[profile][1]))
     return f"python -m lsbook distill {name} --profile {profile} --seeds {seeds}"
 
 
 def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
-    from lsbook.experiments.chapter_settings import DISTILLATION_DEFAULTS
-    from lsbook.experiments.distillation_grid import DISTILLED, DROPOUT_TEACHER, TEACHER, GridRunner, RunSpec
+    DISTILLATION_DEFAULTS = study_defaults("distillation")
+    from lsbook.experiments.distillation_grid import DISTILLED, DROPOUT_TEACHER, TEACHER, StudyRecords, RunSpec
 
     figure = "Section 6.1 and Table 4"
     source = f"{ORIGINAL_19}, Section 4 (MNIST); {REPLICATION_23}, {figure}"
@@ -158,7 +166,7 @@ def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
                                                 "dropout teacher"))
     found = None
     for profile in ctx.profiles:
-        runner = GridRunner(setup, profile, store=ctx.store, progress=False)
+        runner = StudyRecords(setup, profile, store=ctx.store)
         per_seed = {}
         for seed in _study_seeds(ctx, setup, profile):
             dropout = RunSpec(DROPOUT_TEACHER, setup.dropout_teacher_recipe, 0.0, seed)
@@ -166,7 +174,7 @@ def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
             specs = {"teacher without LS": dropout, "teacher with LS": smoothed,
                      "student without LS": RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, dropout, 1.0),
                      "student with LS": RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, smoothed, 1.0)}
-            records = {role: runner.record(spec, train=False) for role, spec in specs.items()}
+            records = {role: runner.record(spec) for role, spec in specs.items()}
             if all(r is not None for r in records.values()):
                 per_seed[seed] = records
         if per_seed:
@@ -197,25 +205,25 @@ def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
 
 
 def _figure_rows(ctx: Context, setup) -> list[LedgerRow]:
-    from lsbook.experiments.chapter_settings import DISTILLATION_DEFAULTS
-    from lsbook.experiments.distillation_grid import BASELINE, DISTILLED, TEACHER, GridRunner, RunSpec
+    DISTILLATION_DEFAULTS = study_defaults("distillation")
+    from lsbook.experiments.distillation_grid import BASELINE, DISTILLED, TEACHER, StudyRecords, RunSpec
 
     figure = "Section 6.2 and Figure 8" if setup.distill_loss == "original" else "Section 6.1 and Figure 7"
     source = f"{ORIGINAL_19}, Section 4; {REPLICATION_23}, {figure}"
     stand_in = f" ({setup.stand_in})" if setup.stand_in else ""
     found = None
     for profile in ctx.profiles:
-        runner = GridRunner(setup, profile, store=ctx.store, progress=False)
+        runner = StudyRecords(setup, profile, store=ctx.store)
         per_seed = {}
         for seed in _study_seeds(ctx, setup, profile):
             teacher = lambda a: RunSpec(TEACHER, setup.teacher_recipe, float(a), seed)  # noqa: E731
-            m2 = {a: runner.record(RunSpec(BASELINE, setup.student_recipe, float(a), seed), train=False)
+            m2 = {a: runner.record(RunSpec(BASELINE, setup.student_recipe, float(a), seed))
                   for a in setup.alphas}
             m3 = {}
             for t in setup.temperatures:
                 spec = RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, teacher(0.0), float(t))
-                record = runner.record(spec, train=False)
-                gamma = None if record is None else runner.smoothness(spec, compute=False)
+                record = runner.record(spec)
+                gamma = None if record is None else runner.smoothness(spec)
                 if record is not None and gamma is not None:
                     m3[t] = (gamma, record)
             m4 = {}
@@ -223,8 +231,8 @@ def _figure_rows(ctx: Context, setup) -> list[LedgerRow]:
                 if a == 0:
                     continue                       # M4 at α = 0 is M3 at T = 1
                 spec = RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, teacher(a), 1.0)
-                record = runner.record(spec, train=False)
-                gamma = None if record is None else runner.smoothness(spec, compute=False)
+                record = runner.record(spec)
+                gamma = None if record is None else runner.smoothness(spec)
                 if record is not None and gamma is not None:
                     m4[a] = (gamma, record)
             m2 = {a: r for a, r in m2.items() if r is not None}
@@ -306,7 +314,7 @@ LATE_FRACTION = 0.25      # "late in training": the last quarter of the probe's 
 
 def mutual_information_rows(ctx: Context) -> list[LedgerRow]:
     """Late in training, Î above the unrelated-examples reference is lower with α = 0.1."""
-    from lsbook.experiments.chapter_settings import MI_DEFAULTS
+    MI_DEFAULTS = study_defaults("mutual-information")
     from lsbook.experiments.mutual_info import MI_SETUPS, curve, find_curve
     from lsbook.information import collapsed_reference, unrelated_reference
 
