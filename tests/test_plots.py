@@ -115,16 +115,19 @@ def test_reliability_series_uses_a_given_temperature():
     np.testing.assert_array_equal(bins.counts, expected.counts)
 
 
-def test_calibration_sweep_plots_each_metric(tmp_path):
-    temperatures = [0.5, 1.0, 2.0]
-    curves = {"α = 0": {"ece": [0.1, 0.05, 0.2], "bleu": [20, 21, 19], "nll": [2, 1.5, 1.8]},
-              "α = 0.1": {"ece": [0.2, 0.04, 0.1], "nll": [2.1, 1.6, 1.7]}}
-    fig = plots.calibration_sweep(temperatures, curves)
+def test_calibration_sweep_plots_each_metric_on_its_own_temperatures(tmp_path):
+    fine, coarse = [0.5, 0.75, 1.0, 1.25, 2.0], [0.5, 1.0, 2.0]
+    curves = {"α = 0": {"ece": (fine, [0.1, 0.06, 0.05, 0.1, 0.2]), "bleu": (coarse, [20, 21, 19]),
+                        "nll": (fine, [2, 1.6, 1.5, 1.6, 1.8])},
+              "α = 0.1": {"ece": (fine, [0.2, 0.1, 0.04, 0.08, 0.1]), "nll": (fine, [2.1, 1.7, 1.6, 1.65, 1.7])}}
+    ring = SimpleNamespace(temperature=1.0, value=0.05)
+    fig = plots.calibration_sweep(curves, optima={"α = 0": {"ece": ring}})
     save(fig, tmp_path, "fig5")
     assert [ax.get_ylabel() for ax in fig.axes] == ["ECE", "BLEU", "NLL (nats)"]
-    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 1, 2]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 1, 2]  # the ring is a line of its own
+    np.testing.assert_array_equal(fig.axes[1].get_lines()[0].get_xdata(), coarse)
     with pytest.raises(LsbookError, match="temperatures"):
-        plots.calibration_sweep(temperatures, {"x": {"ece": [1, 2]}})
+        plots.calibration_sweep({"x": {"ece": ([0.5, 1.0, 2.0], [1, 2])}})
 
 
 def test_distillation_figure_sorts_points_by_gamma(tmp_path):
