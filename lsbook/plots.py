@@ -108,8 +108,22 @@ def draw_projection(ax, panel: ProjectionPanel) -> None:
     ax.tick_params(labelsize="x-small")
 
 
+def penultimate_rows(records: Sequence, classes: Sequence[int] | None = None, fold_bias: bool = False,
+                     label: str = "") -> list[list[ProjectionPanel]]:
+    """One model's rows of Figure 2: a row per record (e.g. without, then with label smoothing),
+    columns training and test set; ``label`` (e.g. the recipe) starts every panel title."""
+    if not records:
+        raise LsbookError("penultimate_rows needs at least one record")
+    prefix = f"{label}: " if label else ""
+    return [[projection_panel(record, split, classes, fold_bias,
+                              title=f"{prefix}{'training' if split == 'train' else 'test'} set, "
+                                    f"α = {record.config.get('alpha', 0.0):g}")
+             for split in ("train", "test")] for record in records]
+
+
 def penultimate_figure(rows: Sequence[Sequence[ProjectionPanel]]) -> Figure:
-    """Figure 2: a grid of projection panels (one row per model, e.g. train/test × without/with LS)."""
+    """Figure 2: a grid of projection panels, e.g. :func:`penultimate_rows` of one or more models
+    (rows: without / with label smoothing; columns: training / test set)."""
     rows = [list(row) for row in rows]
     if not rows or not all(rows):
         raise LsbookError("penultimate_figure needs at least one row of at least one panel")

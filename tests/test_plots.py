@@ -50,13 +50,18 @@ def test_label_vectors_draws_the_smoothed_targets(tmp_path):
         plots.label_vectors([])
 
 
-def test_penultimate_figure_has_one_panel_per_split_and_alpha(tmp_path):
-    rows = [[plots.projection_panel(fake_record(a), split) for a in (0.0, 0.1) for split in ("train", "test")]]
+def test_penultimate_figure_is_a_grid_of_alpha_rows_and_split_columns(tmp_path):
+    rows = plots.penultimate_rows([fake_record(0.0), fake_record(0.1)])
     fig = plots.penultimate_figure(rows)
     save(fig, tmp_path, "fig2")
     assert len(fig.axes) == 4
-    assert fig.axes[0].get_title() == "training set, α = 0"
-    assert fig.axes[3].get_title() == "test set, α = 0.1"
+    grid = [[ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start] for ax in fig.axes]
+    assert grid == [[0, 0], [0, 1], [1, 0], [1, 1]]  # 2 × 2: rows without / with smoothing
+    assert [ax.get_title() for ax in fig.axes] == ["training set, α = 0", "test set, α = 0",
+                                                   "training set, α = 0.1", "test set, α = 0.1"]
+    two_models = plots.penultimate_rows([fake_record(0.0)], label="fcn-mnist") + rows
+    fig = plots.penultimate_figure(two_models)
+    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "fcn-mnist: training set, α = 0"
     # three classes, drawn with their names, 8 points each
     assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [8, 8, 8]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["zero", "one", "two"]
