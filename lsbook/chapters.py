@@ -145,7 +145,8 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
     temporary ``LSBOOK_RESULTS`` so that smoke runs stay out of the committed store). With
     ``reuse``, a folder that already holds a successful build of the same profile and builder is
     returned as it is (several test modules share one smoke build); a lock file keeps two
-    processes from building into the same folder at once.
+    processes from building into the same folder at once. The HTML build serves MathJax itself
+    (:mod:`lsbook.mathjax`, fetched here once if set-up has not done it).
     """
     import contextlib
     import fcntl
@@ -158,6 +159,10 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
     builders = {"html": "html", "pdflatex": "latex"}
     if builder not in builders:
         raise LsbookError(f"builder must be html or pdflatex, got {builder!r}")
+    if builder == "html":
+        from lsbook import mathjax
+
+        mathjax.ensure()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result = output_dir / "_build" / builders[builder]

@@ -84,3 +84,27 @@ def with_stored(grids: Sequence[RunGrid], alphas: Sequence[float], *, store=None
                 result.append(extra)
         result.append(grid)
     return result
+
+
+# The order in which equally long runs of different profiles are preferred (published recipes first).
+PROFILE_PREFERENCE = ("paper", "cpu", "smoke")
+
+
+def epochs_of(grid: RunGrid) -> int:
+    """The fewest training epochs among the grid's runs (0 for an empty grid)."""
+    return min((int(r.config["resolved_recipe"]["epochs"]) for r in grid.records.values()), default=0)
+
+
+def longest_grid(grid: RunGrid, *, needs: str | None = None, store=None) -> RunGrid | None:
+    """The complete grid of ``grid``'s recipe, α and seeds that trained longest, among ``grid`` and the
+    stored grids of the profiles shown beside its own (SHOWN_BESIDE: a cpu page also draws paper
+    runs). Ties go to the profile earlier in PROFILE_PREFERENCE. ``needs``: an array every record
+    must have (e.g. "train_features"); None if no candidate is complete."""
+    candidates = [grid] + [gather(grid.recipe, grid.alphas, grid.seeds, other, train=False, store=store)
+                           for other in SHOWN_BESIDE.get(grid.profile, ())]
+    usable = [g for g in candidates if g.complete and g.records
+              and (needs is None or all(needs in set(r.arrays) for r in g.records.values()))]
+    if not usable:
+        return None
+    rank = {p: i for i, p in enumerate(PROFILE_PREFERENCE)}
+    return max(usable, key=lambda g: (epochs_of(g), -rank.get(g.profile, len(rank))))

@@ -151,6 +151,25 @@ def markdown(text: str):
     return Markdown(text)
 
 
+def glue_markdown(name: str, text: str) -> None:
+    """A computed sentence: ``{glue:md}`name``` in the book's prose, and this cell's output in a notebook.
+
+    The book shows the sentence once, where the prose puts it; a notebook reader (JupyterLab,
+    papermill's output), whose prose shows the raw role, sees it under the cell instead. One output
+    does both: the glue record exactly as ``myst_nb.glue(name, Markdown(text), display=False)``
+    writes it (MIME types under papermill's record prefix, with ``scrapbook`` metadata — myst-nb
+    removes such outputs from the page and keeps them for the roles), plus the same text as plain
+    ``text/markdown``, which notebook front ends render and for which the prefixed types are
+    unknown. myst-nb strips the prefix's length from every key of a record, so the plain copy
+    appears in the record under the empty MIME type; only ``{glue:md}`` reads these keys.
+    """
+    from IPython.display import display
+    from myst_nb.ext.glue import GLUE_PREFIX
+
+    display({GLUE_PREFIX + "text/markdown": text, GLUE_PREFIX + "text/plain": text, "text/markdown": text},
+            raw=True, metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+
+
 def table_block(table: str, name: str, caption: str) -> str:
     """A numbered MyST table with a caption and a label for ``{numref}``."""
     return f":::{{table}} {caption}\n:name: {name}\n:align: left\n\n{table}:::\n"

@@ -108,8 +108,22 @@ def draw_projection(ax, panel: ProjectionPanel) -> None:
     ax.tick_params(labelsize="x-small")
 
 
+def penultimate_rows(records: Sequence, classes: Sequence[int] | None = None, fold_bias: bool = False,
+                     label: str = "") -> list[list[ProjectionPanel]]:
+    """One model's rows of Figure 2: a row per record (e.g. without, then with label smoothing),
+    columns training and test set; ``label`` (e.g. the recipe) starts every panel title."""
+    if not records:
+        raise LsbookError("penultimate_rows needs at least one record")
+    prefix = f"{label}: " if label else ""
+    return [[projection_panel(record, split, classes, fold_bias,
+                              title=f"{prefix}{'training' if split == 'train' else 'test'} set, "
+                                    f"α = {record.config.get('alpha', 0.0):g}")
+             for split in ("train", "test")] for record in records]
+
+
 def penultimate_figure(rows: Sequence[Sequence[ProjectionPanel]]) -> Figure:
-    """Figure 2: a grid of projection panels (one row per model, e.g. train/test × without/with LS)."""
+    """Figure 2: a grid of projection panels, e.g. :func:`penultimate_rows` of one or more models
+    (rows: without / with label smoothing; columns: training / test set)."""
     rows = [list(row) for row in rows]
     if not rows or not all(rows):
         raise LsbookError("penultimate_figure needs at least one row of at least one panel")
@@ -204,27 +218,33 @@ def reliability_diagram(panels: Mapping[str, Mapping[str, object]]) -> Figure:
 METRIC_LABELS = {"ece": "ECE", "bleu": "BLEU", "nll": "NLL (nats)", "accuracy": "accuracy"}
 
 
-def calibration_sweep(temperatures: Sequence[float], curves: Mapping[str, Mapping[str, Sequence[float]]],
-                      metrics: Sequence[str] = ("ece", "bleu", "nll")) -> Figure:
+def calibration_sweep(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+                      metrics: Sequence[str] = ("ece", "bleu", "nll"),
+                      optima: Mapping[str, Mapping[str, object]] | None = None) -> Figure:
     """Figure 5: each metric against the softmax temperature T, one line per model (e.g. per α).
 
-    ``curves[label][metric]`` holds one value per temperature; a model lacking a metric is skipped
-    in that panel.
+    ``curves[label][metric]`` is (temperatures, values): each metric may have its own temperatures
+    (token metrics and BLEU are measured on different grids); a model lacking a metric is skipped
+    in that panel. ``optima[label][metric]`` (anything with ``.temperature`` and ``.value``, e.g.
+    ``lsbook.translation.report.optima``) is drawn as a ring on that curve.
     """
-    temperatures = np.asarray(temperatures, dtype=float)
-    if temperatures.ndim != 1 or temperatures.size == 0:
-        raise LsbookError("temperatures must be a non-empty 1-D sequence")
+    if not curves:
+        raise LsbookError("calibration_sweep needs at least one curve")
     fig = _new_figure(3.6 * len(metrics), 3.2)
     axes = np.atleast_1d(fig.subplots(1, len(metrics), squeeze=False)[0])
     for ax, metric in zip(axes, metrics):
         for label, values in curves.items():
             if metric not in values:
                 continue
-            y = np.asarray(values[metric], dtype=float)
-            if y.shape != temperatures.shape:
-                raise LsbookError(f"curves[{label!r}][{metric!r}] has {y.size} values for "
-                                  f"{temperatures.size} temperatures")
-            ax.plot(temperatures, y, marker="o", markersize=3, label=label)
+            temperatures, y = (np.asarray(v, dtype=float) for v in values[metric])
+            if temperatures.ndim != 1 or temperatures.size == 0 or y.shape != temperatures.shape:
+                raise LsbookError(f"curves[{label!r}][{metric!r}] needs as many values as temperatures "
+                                  f"(a non-empty 1-D sequence), got {y.size} values for {temperatures.size}")
+            line, = ax.plot(temperatures, y, marker="o", markersize=2, linewidth=1.2, label=label)
+            best = (optima or {}).get(label, {}).get(metric)
+            if best is not None:
+                ax.plot([best.temperature], [best.value], marker="o", markersize=8, markerfacecolor="none",
+                        markeredgecolor=line.get_color(), linestyle="none")
         ax.set_xlabel("temperature T")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.legend(fontsize="x-small")

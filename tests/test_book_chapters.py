@@ -48,9 +48,14 @@ def test_every_glue_key_used_in_the_text_is_glued_by_a_code_cell(name):
     notebook = chapters.read_chapter(name)
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
     text = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
-    glued = set(re.findall(r"glue\(\s*[\"']([\w-]+)[\"']", code))
+    glued = set(re.findall(r"\bglue(?:_markdown)?\(\s*[\"']([\w-]+)[\"']", code))
     used = {m.split(":")[0] for m in re.findall(r"\{glue(?::\w*)?\}`([^`]+)`", text)}
     assert used <= glued, f"{name}: glue keys used but never glued: {sorted(used - glued)}"
+    # A computed sentence is also a cell output for notebook readers, who see the raw role.
+    sentences = set(re.findall(r"\{glue:md\}`([\w-]+)`", text))
+    shown = set(re.findall(r"\bglue_markdown\(\s*[\"']([\w-]+)[\"']", code))
+    assert sentences <= shown, (f"{name}: glue these with pages.glue_markdown, not glue(..., display=False): "
+                                f"{sorted(sentences - shown)}")
 
 
 @pytest.mark.parametrize("name", NAMES)

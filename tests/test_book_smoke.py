@@ -51,6 +51,9 @@ def test_a_chapter_runs_under_papermill_at_the_smoke_profile(tmp_path_factory):
     markdown = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert NOTICE in markdown
     assert "ours (smoke, 1 seed" in markdown  # the table has our row, from runs trained on the way
+    # A computed sentence that the book pastes into the prose is an output a notebook reader sees.
+    glued = [o for o in outputs if o.get("metadata", {}).get("scrapbook", {}).get("name") == "accuracy_summary"]
+    assert len(glued) == 1 and glued[0]["data"]["text/markdown"].startswith("Our runs give")
     assert list((folder / "results").glob("fcn-fmnist/smoke/*/record.json"))
 
 
@@ -64,4 +67,6 @@ def test_the_book_builds_at_the_smoke_profile_with_every_chapter(tmp_path_factor
         if name not in ("intro", "label_smoothing"):
             assert NOTICE in text, f"{name} does not say that smoke numbers are not results"
         assert "Traceback" not in text, name
+    # ... and the book shows it once, in the prose (not a second time as the cell's output).
+    assert (html / "book" / "accuracy.html").read_text().count("Our runs give") == 1
     assert list((html / "_images").glob("*.png")), "no figure was rendered"

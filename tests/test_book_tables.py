@@ -171,6 +171,30 @@ def test_stored_runs_of_another_profile_are_shown_beside_ours(monkeypatch):
     assert gather_module.with_stored([smoke], [0.0], store=fake_store) == [smoke]
 
 
+def test_longest_grid_draws_the_runs_that_trained_longest(monkeypatch):
+    def run(profile, alpha, epochs, features=True):
+        record = fake_record("fcn-mnist", alpha, 0, 0.9, profile=profile)
+        record.config["resolved_recipe"] = {"epochs": epochs}
+        if features:
+            record.arrays = {**record.arrays, "train_features": np.zeros((3, 2))}
+        return record
+
+    stored = {("paper", 0.0): run("paper", 0.0, 100), ("paper", 0.1): run("paper", 0.1, 100)}
+    monkeypatch.setattr("lsbook.train.find_run", lambda r, a, s, p, store=None: stored.get((p, a)))
+    cpu = RunGrid("fcn-mnist", "cpu", (0.0, 0.1), (0,), {(a, 0): run("cpu", a, 3) for a in (0.0, 0.1)})
+    chosen = gather_module.longest_grid(cpu, needs="train_features")
+    assert chosen.profile == "paper" and gather_module.epochs_of(chosen) == 100
+    stored[("paper", 0.1)] = run("paper", 0.1, 100, features=False)  # a paper run without features
+    assert gather_module.longest_grid(cpu, needs="train_features") is cpu
+    del stored[("paper", 0.1)]  # an incomplete paper grid is not drawn either
+    assert gather_module.longest_grid(cpu, needs="train_features") is cpu
+    stored[("paper", 0.1)] = run("paper", 0.1, 3)  # as long as cpu: paper is preferred
+    assert gather_module.longest_grid(cpu).profile == "paper"
+    smoke = RunGrid("fcn-mnist", "smoke", (0.0, 0.1), (0,), {(a, 0): run("smoke", a, 1) for a in (0.0, 0.1)})
+    assert gather_module.longest_grid(smoke) is smoke  # a smoke page never draws other profiles' runs
+    assert gather_module.longest_grid(RunGrid("fcn-mnist", "smoke", (0.0,), (0,))) is None
+
+
 def test_reproducibility_table_has_one_row_per_run():
     records = [fake_record("fcn-fmnist", a, 0, 0.9) for a in (0.0, 0.1)]
     table = tables.reproducibility_table(records)

@@ -1,11 +1,15 @@
-"""The built book in a real headless browser (Debian's chromium driven by Playwright).
+"""The built book in a real headless browser (Debian's chromium driven by Playwright), offline.
 
-Every page of the smoke build is served by a local http.server and opened; the test fails on a
-JavaScript error (uncaught exception or console error), an image that is missing or did not load
-(naturalWidth 0), an unresolved glue key or other MyST/docutils error markup, and an internal
-link to a page or anchor that does not exist. The machine may be offline: requests to other
-hosts (MathJax's CDN) are answered with an empty 200 response so that they cannot fail, and the
-test checks that no host other than the expected CDN is contacted.
+Every page of the smoke build is served by a local http.server and opened at a 1280 × 900
+viewport with every request to another host blocked (and reported): the book must not need the
+network. The test fails on
+- a JavaScript error (uncaught exception or console error) or a failed or blocked request;
+- a formula that MathJax did not render: raw TeX (``\\(``, ``\\[``, ``$$``, a TeX command) left in
+  the text of the page, or a maths element without MathJax's output, or a TeX error;
+- a table, figure, image or displayed formula wider than the text column, unless it scrolls
+  inside a container that fits the column (clipping is an error, a scroll bar is not);
+- an image that is missing or did not load (naturalWidth 0), an unresolved glue key or other
+  MyST/docutils error markup, and an internal link to a page or anchor that does not exist.
 """
 
 import functools
@@ -23,7 +27,57 @@ from test_book_smoke import build_smoke_book
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
-EXPECTED_EXTERNAL_HOSTS = {"cdn.jsdelivr.net"}  # MathJax (Sphinx's default mathjax_path)
+VIEWPORT = {"width": 1280, "height": 900}  # a laptop screen: the theme shows both sidebars
+# The text column of the book theme; a test page without it is measured against its <body>.
+COLUMN = "article.bd-article"
+# Raw TeX that MathJax should have replaced: \( \) \[ \] $$, $...$ and TeX commands such as \frac.
+RAW_TEX = re.compile(r"\\[()\[\]]|\$\$|(?<![\w$])\$(?=\S)[^$\n]{1,200}(?<=\S)\$(?!\w)|\\[A-Za-z]{2,}")
+
+# Text of the page outside code, scripts and MathJax's own output (where TeX may legitimately stand).
+PROSE_TEXT_JS = """() => {
+  const copy = document.body.cloneNode(true);
+  copy.querySelectorAll("pre, code, script, style, mjx-container, .highlight, textarea")
+      .forEach(e => e.remove());
+  return copy.textContent;
+}"""
+
+# Maths elements (Sphinx's span.math / div.math) that MathJax left without output, and TeX errors.
+MATHS_JS = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  await document.fonts.ready;
+  const maths = [...document.querySelectorAll(".math")];
+  return {maths: maths.length, rendered: document.querySelectorAll("mjx-container").length,
+          missing: maths.filter(e => !e.querySelector("mjx-container")).map(e => e.textContent.slice(0, 60)),
+          errors: [...document.querySelectorAll("mjx-merror")].map(e => e.textContent.slice(0, 60))};
+}"""
+
+# Tables, figures, images and displayed formulas wider than the text column. An element inside a
+# container that scrolls horizontally is measured by that container (a scroll bar is fine); one
+# inside a container that hides its overflow is clipped.
+LAYOUT_JS = """(column) => {
+  const col = document.querySelector(column) || document.body;
+  const bounds = col.getBoundingClientRect();
+  const problems = [];
+  const name = e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
+    (e.tagName === "IMG" ? " " + e.getAttribute("src") : "") +
+    (e.querySelector && e.querySelector("caption") ? " '" + e.querySelector("caption").textContent.trim().slice(0, 50) + "'" : "");
+  for (const e of col.querySelectorAll("table, figure, img, mjx-container[display='true']")) {
+    if (!e.getClientRects().length) continue;  // not displayed (e.g. a collapsed cell)
+    let box = e.getBoundingClientRect(), clipped = null;
+    for (let a = e.parentElement; a && a !== col; a = a.parentElement) {
+      const overflow = getComputedStyle(a).overflowX;
+      if (overflow === "auto" || overflow === "scroll") { box = a.getBoundingClientRect(); break; }
+      if ((overflow === "hidden" || overflow === "clip") && a.scrollWidth > a.clientWidth + 1) { clipped = a; break; }
+    }
+    if (clipped) {
+      problems.push(`${name(e)} is clipped: its container shows ${clipped.clientWidth} of ${clipped.scrollWidth} px`);
+    } else if (box.right > bounds.right + 1 || box.left < bounds.left - 1) {
+      problems.push(`${name(e)} overflows the text column: ${Math.round(box.left)}–${Math.round(box.right)} px, ` +
+                    `column ${Math.round(bounds.left)}–${Math.round(bounds.right)} px`);
+    }
+  }
+  return problems;
+}"""
 
 pytestmark = [pytest.mark.book, pytest.mark.slow]
 
@@ -67,29 +121,37 @@ def anchors_of(path: Path) -> set[str]:
     return set(re.findall(r'\bid="([^"]+)"', path.read_text(errors="replace")))
 
 
-def check_page(page, base: str, html: Path, relative: str, external: set[str]) -> list[str]:
-    """Open one page and return what is wrong with it."""
+def check_page(page, base: str, html: Path, relative: str, stats: dict[str, int] | None = None) -> list[str]:
+    """Open one page with the network blocked and return what is wrong with it.
+
+    ``stats`` (if given) counts the maths elements found and rendered, across pages.
+    """
     problems: list[str] = []
+    blocked: set[str] = set()
     page.on("pageerror", lambda error: problems.append(f"JavaScript error: {error}"))
     page.on("console", lambda message: problems.append(f"console error: {message.text}")
             if message.type == "error" else None)
-    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+    page.on("requestfailed", lambda request: None if request.url in blocked
+            else problems.append(f"request failed: {request.url}"))
     page.on("response", lambda response: problems.append(f"HTTP {response.status}: {response.url}")
             if response.status >= 400 else None)
 
     def route(request_route):
         url = request_route.request.url
-        if url.startswith(base):
+        if url.startswith(base) or url.startswith(("data:", "blob:")):
             request_route.continue_()
         else:
-            external.add(urlparse(url).hostname or url)
-            request_route.fulfill(status=200, body="", content_type="text/plain")
+            blocked.add(url)
+            problems.append(f"request to another host (blocked): {url}")
+            request_route.abort()
 
+    page.set_viewport_size(VIEWPORT)
     page.route("**/*", route)
     page.goto(base + relative, wait_until="load")
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     page.evaluate("""Promise.all([...document.images].map(img => img.complete ? null :
                      new Promise(done => { img.onload = img.onerror = done; })))""")
+    maths = page.evaluate(MATHS_JS)
     page.wait_for_timeout(200)
 
     for src, width in page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.naturalWidth])"):
@@ -102,6 +164,17 @@ def check_page(page, base: str, html: Path, relative: str, external: set[str]) -
         count = page.locator(selector).count()
         if count:
             problems.append(f"{count} element(s) {selector}: {page.locator(selector).first.inner_text()[:120]}")
+
+    for raw in sorted(set(RAW_TEX.findall(page.evaluate(PROSE_TEXT_JS))))[:5]:
+        problems.append(f"raw TeX in the text: {raw!r}")
+    for formula in maths["missing"][:5]:
+        problems.append(f"formula not rendered by MathJax: {formula!r}")
+    for formula in maths["errors"][:5]:
+        problems.append(f"TeX error in a formula: {formula!r}")
+    if stats is not None:
+        stats["maths"] = stats.get("maths", 0) + maths["maths"]
+        stats["rendered"] = stats.get("rendered", 0) + maths["rendered"]
+    problems.extend(page.evaluate(LAYOUT_JS, COLUMN))
 
     for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
         if re.match(r"^(https?:|mailto:|javascript:|data:)", href) or href in ("#", ""):
@@ -124,24 +197,26 @@ def test_every_page_loads_cleanly_in_chromium(served_book):
     pages = pages_of(html)
     assert "book/intro.html" in pages and "book/calibration.html" in pages
     assert 'url=book/intro.html' in (html / "index.html").read_text()  # the redirect to the first page
-    external: set[str] = set()
+    assert (html / "_static" / "mathjax" / "tex-chtml-full.js").is_file()  # MathJax is served by the build
     report: dict[str, list[str]] = {}
-    images = 0
+    stats: dict[str, int] = {}
+    images = tables = 0
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             for relative in pages:
                 page = browser.new_page()
-                problems = check_page(page, base, html, relative, external)
+                problems = check_page(page, base, html, relative, stats)
                 images += page.locator("img").count()
+                tables += page.locator("table").count()
                 page.close()
                 if problems:
                     report[relative] = problems
         finally:
             browser.close()
     assert not report, "\n".join(f"{p}:\n  " + "\n  ".join(v) for p, v in report.items())
-    assert images > 0, "no page shows an image"
-    assert external <= EXPECTED_EXTERNAL_HOSTS, f"unexpected external requests: {external}"
+    assert images > 0 and tables > 0, "no page shows an image or a table"
+    assert stats["maths"] > 20 and stats["rendered"] >= stats["maths"], stats  # the book has maths, rendered
 
 
 @pytest.fixture
@@ -159,23 +234,37 @@ def test_the_checker_catches_each_kind_of_fault(served_folder):
     """A tiny site with one of every fault: the checker must report all of them."""
     sync_playwright = _playwright()
     folder, base = served_folder
-    (folder / "other.html").write_text('<html><body><p id="here">other</p></body></html>')
+    (folder / "other.html").write_text(
+        '<html><body><article class="bd-article" style="width: 600px"><p id="here">other</p>'
+        '<div style="overflow-x: auto"><table id="scrolls" style="width: 900px"><tr><td>wide, scrolls</td></tr>'
+        '</table></div><img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" style="width: 100%">'
+        '<p>$5 and <code>$LSBOOK_PROFILE</code> and <code>\\(x\\)</code></p></article></body></html>')
     (folder / "page.html").write_text(
-        '<html><body><p id="top">text {glue:text}`missing_key` more</p>'
+        '<html><body><article class="bd-article" style="width: 600px">'
+        '<p id="top">text {glue:text}`missing_key` more</p>'
         '<img src="absent.png"><span class="problematic">:ref:`nowhere`</span>'
         '<a href="other.html#here">fine</a><a href="other.html#gone">bad anchor</a>'
         '<a href="missing.html">bad page</a><a href="#top">fine</a>'
-        '<script>throw new Error("boom")</script></body></html>')
+        '<p>maths: <span class="math">\\(x^2\\)</span> and $y$ and \\frac{1}{2}</p>'
+        '<table id="wide" style="width: 900px"><tr><td>too wide</td></tr></table>'
+        '<div style="overflow: hidden"><table id="cut" style="width: 900px"><tr><td>cut</td></tr></table></div>'
+        '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" style="width: 800px; height: 10px">'
+        '<script src="http://example.invalid/cdn.js"></script>'
+        '<script>console.error("logged"); throw new Error("boom")</script></article></body></html>')
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            problems = check_page(browser.new_page(), base, folder, "page.html", set())
-            clean = check_page(browser.new_page(), base, folder, "other.html", set())
+            problems = check_page(browser.new_page(), base, folder, "page.html")
+            clean = check_page(browser.new_page(), base, folder, "other.html")
         finally:
             browser.close()
     text = "\n".join(problems)
-    for expected in ("JavaScript error: boom", "image not loaded", "HTTP 404", "unresolved glue",
-                     ".problematic", "no anchor #gone", "no file missing.html"):
+    for expected in ("JavaScript error: boom", "console error: logged", "image not loaded", "HTTP 404",
+                     "unresolved glue", ".problematic", "no anchor #gone", "no file missing.html",
+                     "request to another host (blocked): http://example.invalid/cdn.js",
+                     "raw TeX in the text: '\\\\('", "raw TeX in the text: '$y$'", "raw TeX in the text: '\\\\frac'",
+                     "formula not rendered by MathJax: '\\\\(x^2\\\\)'",
+                     "table#wide overflows the text column", "table#cut is clipped", "img data:image/gif"):
         assert expected in text, f"{expected!r} not reported in:\n{text}"
     assert "other.html#here" not in text and "#top" not in text
-    assert clean == []
+    assert clean == [], clean  # a table that scrolls inside the column, code with TeX or $ signs

@@ -50,13 +50,18 @@ def test_label_vectors_draws_the_smoothed_targets(tmp_path):
         plots.label_vectors([])
 
 
-def test_penultimate_figure_has_one_panel_per_split_and_alpha(tmp_path):
-    rows = [[plots.projection_panel(fake_record(a), split) for a in (0.0, 0.1) for split in ("train", "test")]]
+def test_penultimate_figure_is_a_grid_of_alpha_rows_and_split_columns(tmp_path):
+    rows = plots.penultimate_rows([fake_record(0.0), fake_record(0.1)])
     fig = plots.penultimate_figure(rows)
     save(fig, tmp_path, "fig2")
     assert len(fig.axes) == 4
-    assert fig.axes[0].get_title() == "training set, α = 0"
-    assert fig.axes[3].get_title() == "test set, α = 0.1"
+    grid = [[ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start] for ax in fig.axes]
+    assert grid == [[0, 0], [0, 1], [1, 0], [1, 1]]  # 2 × 2: rows without / with smoothing
+    assert [ax.get_title() for ax in fig.axes] == ["training set, α = 0", "test set, α = 0",
+                                                   "training set, α = 0.1", "test set, α = 0.1"]
+    two_models = plots.penultimate_rows([fake_record(0.0)], label="fcn-mnist") + rows
+    fig = plots.penultimate_figure(two_models)
+    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "fcn-mnist: training set, α = 0"
     # three classes, drawn with their names, 8 points each
     assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [8, 8, 8]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["zero", "one", "two"]
@@ -115,16 +120,19 @@ def test_reliability_series_uses_a_given_temperature():
     np.testing.assert_array_equal(bins.counts, expected.counts)
 
 
-def test_calibration_sweep_plots_each_metric(tmp_path):
-    temperatures = [0.5, 1.0, 2.0]
-    curves = {"α = 0": {"ece": [0.1, 0.05, 0.2], "bleu": [20, 21, 19], "nll": [2, 1.5, 1.8]},
-              "α = 0.1": {"ece": [0.2, 0.04, 0.1], "nll": [2.1, 1.6, 1.7]}}
-    fig = plots.calibration_sweep(temperatures, curves)
+def test_calibration_sweep_plots_each_metric_on_its_own_temperatures(tmp_path):
+    fine, coarse = [0.5, 0.75, 1.0, 1.25, 2.0], [0.5, 1.0, 2.0]
+    curves = {"α = 0": {"ece": (fine, [0.1, 0.06, 0.05, 0.1, 0.2]), "bleu": (coarse, [20, 21, 19]),
+                        "nll": (fine, [2, 1.6, 1.5, 1.6, 1.8])},
+              "α = 0.1": {"ece": (fine, [0.2, 0.1, 0.04, 0.08, 0.1]), "nll": (fine, [2.1, 1.7, 1.6, 1.65, 1.7])}}
+    ring = SimpleNamespace(temperature=1.0, value=0.05)
+    fig = plots.calibration_sweep(curves, optima={"α = 0": {"ece": ring}})
     save(fig, tmp_path, "fig5")
     assert [ax.get_ylabel() for ax in fig.axes] == ["ECE", "BLEU", "NLL (nats)"]
-    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 1, 2]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 1, 2]  # the ring is a line of its own
+    np.testing.assert_array_equal(fig.axes[1].get_lines()[0].get_xdata(), coarse)
     with pytest.raises(LsbookError, match="temperatures"):
-        plots.calibration_sweep(temperatures, {"x": {"ece": [1, 2]}})
+        plots.calibration_sweep({"x": {"ece": ([0.5, 1.0, 2.0], [1, 2])}})
 
 
 def test_distillation_figure_sorts_points_by_gamma(tmp_path):

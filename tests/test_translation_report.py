@@ -116,11 +116,12 @@ def test_figure_data(grid):
     assert series["α = 0, T = 1"].expected_calibration_error == pytest.approx(zero.metrics["test_ece"])
     plots.reliability_diagram(panels)
 
-    temperatures, curves = report.temperature_curves(grid)
-    assert temperatures == [1.0, 2.0]  # where both token metrics and BLEU were measured
-    assert curves["α = 0"]["ece"][0] == zero.metrics["test_ece"]
-    assert curves["α = 0"]["bleu"] == zero.metrics["bleu_curves"]["test"]
-    plots.calibration_sweep(temperatures, curves, metrics=("ece", "bleu", "nll"))
+    curves = report.temperature_curves(grid)
+    token_t, ece = curves["α = 0"]["ece"]  # each metric on the temperatures it was measured at
+    assert token_t == zero.metrics["curves"]["temperatures"] and ece[token_t.index(1.0)] == zero.metrics["test_ece"]
+    assert curves["α = 0"]["bleu"] == (zero.metrics["bleu_curves"]["temperatures"], zero.metrics["bleu_curves"]["test"])
+    fig = plots.calibration_sweep(curves, metrics=("ece", "bleu", "nll"), optima=report.optima(curves))
+    assert [len(ax.get_lines()) for ax in fig.axes] == [4, 4, 4]  # two curves, each with its ring
 
     with pytest.raises(LsbookError, match="not among"):
         report.stored_bins(zero, 1.7)
@@ -147,3 +148,25 @@ def test_setup_text_follows_the_plan():
 def test_empty_store(tmp_path):
     empty = report.gather_translation([0.0], [0], "cpu", train=False, store=Store(tmp_path))
     assert not empty.records and empty.missing_data is None
+
+
+def test_optimum_reports_the_grid_step_around_the_best_point():
+    best = report.optimum(([0.5, 0.9, 0.95, 1.0, 1.5], [0.3, 0.1, 0.05, 0.08, 0.2]), "min")
+    assert (best.temperature, best.value, best.step, best.at_edge) == (0.95, 0.05, pytest.approx(0.05), False)
+    coarse = report.optimum(([0.5, 1.0, 1.5], [20.0, 21.0, 19.0]), "max")
+    assert (coarse.temperature, coarse.step, coarse.at_edge) == (1.0, 0.5, False)
+    assert report.optimum(([0.5, 1.0, 1.5], [1.0, 2.0, 3.0]), "min").at_edge
+    with pytest.raises(LsbookError, match="increasing"):
+        report.optimum(([1.0, 0.5], [1.0, 2.0]), "min")
+
+
+def test_sampling_text_names_coarsely_located_optima():
+    fine = [round(0.8 + 0.05 * i, 2) for i in range(9)]  # 0.8 ... 1.2
+    curves = {"α = 0": {"ece": (fine, [abs(t - 1.0) for t in fine]), "bleu": (fine, [-abs(t - 1.1) for t in fine])}}
+    assert "at most 0.05 around every one" in report.sampling_text(curves)
+    curves["α = 0.3"] = {"ece": ([0.5, 0.75, 1.0, 1.25], [0.3, 0.1, 0.2, 0.4]),
+                         "bleu": ([0.5, 1.0, 2.0], [1.0, 2.0, 3.0])}
+    text = report.sampling_text(curves)
+    assert "ECE of α = 0.3 (T = 0.75), where the grid steps by 0.25" in text
+    assert "edge of the grid" in text and "BLEU of α = 0.3 (T = 2)" in text
+    assert "α = 0 (" not in text

@@ -16,7 +16,8 @@ from lsbook.translation.corpus import build_corpus, check_fingerprints, load_cor
 from lsbook.translation.metrics import teacher_forced_logits
 from lsbook.translation.evaluation import eval_batches
 from lsbook.translation.run import ensure_translation_run, train_translation
-from lsbook.translation.settings import TranslationSettings, plan_translation_run, settings_for
+from lsbook.translation.settings import (FINE_RANGE, FINE_STEP, TranslationSettings, plan_translation_run,
+                                         settings_for)
 from lsbook.translation.translator import load_translator
 from test_data_fixtures import trust, write_multi30k
 
@@ -134,6 +135,12 @@ def test_fingerprints_must_match():
 
 def test_settings_and_plans():
     assert settings_for("paper").temperatures[0] == 0.5 and settings_for("paper").temperatures[-1] == 2.0
+    for profile in ("cpu", "paper"):  # Figure 5 locates every optimum in FINE_RANGE to within FINE_STEP
+        settings = settings_for(profile)
+        for grid in (settings.temperatures, settings.bleu_temperatures):
+            inside = [t for t in grid if FINE_RANGE[0] - FINE_STEP <= t <= FINE_RANGE[1] + FINE_STEP]
+            assert inside[0] <= FINE_RANGE[0] and inside[-1] >= FINE_RANGE[1]
+            assert max(np.diff(inside)) <= FINE_STEP + 1e-9, (profile, grid)
     for profile in ("smoke", "cpu", "paper"):
         settings = settings_for(profile)
         assert 1.0 in settings.temperatures and 1.0 in settings.bleu_temperatures

@@ -5,7 +5,8 @@
   on val tokens, ECE on test tokens) beside the replication's (Multi30k) and the original's (WMT14).
 - :func:`translation_table` — BLEU, token accuracy, NLL, ECE and the fitted T per α.
 - :func:`reliability_panels`, :func:`temperature_curves` — the data of Figures 4 and 5, in the form
-  ``lsbook.plots.reliability_diagram`` and ``lsbook.plots.calibration_sweep`` draw.
+  ``lsbook.plots.reliability_diagram`` and ``lsbook.plots.calibration_sweep`` draw; :func:`optima`
+  and :func:`sampling_text` — where each curve of Figure 5 is best, and how finely T is sampled there.
 - :func:`examples_table` — the same test sentences translated by each α.
 """
 
@@ -22,7 +23,7 @@ from lsbook.errors import LsbookError
 from lsbook.gather import RunGrid, gather
 from lsbook.pages import markdown_table
 from lsbook.tables import format_spread, mean_std, seed_count_text
-from lsbook.translation.settings import RECIPE
+from lsbook.translation.settings import FINE_STEP, RECIPE
 
 ORIGINAL_ROW = "transformer-wmt14"
 def setup_text(profile: str) -> str:
@@ -254,29 +255,77 @@ def reliability_panels(grid: RunGrid, seed: int | None = None) -> dict[str, dict
     return {f"Transformer, Multi30k test tokens ({grid.profile})": series}
 
 
-def temperature_curves(grid: RunGrid, seed: int | None = None) -> tuple[list[float], dict[str, dict[str, list[float]]]]:
-    """Figure 5: (temperatures, {"α = a": {"ece", "bleu", "nll"}}) on test, at the temperatures where
-    both the token metrics and beam-search BLEU were measured."""
+# Which end of each Figure 5 metric is best: the optimum the figure marks and the text reports.
+BEST = {"ece": "min", "nll": "min", "bleu": "max"}
+Curve = tuple[list[float], list[float]]  # (temperatures, values), in increasing T
+
+
+def temperature_curves(grid: RunGrid, seed: int | None = None) -> dict[str, dict[str, Curve]]:
+    """Figure 5: {"α = a": {"ece": (T, values), "nll": (T, values), "bleu": (T, values)}} on test.
+
+    ECE and NLL are read at every temperature of the token grid, BLEU at every temperature where
+    beam search was rerun (its own, coarser grid): each metric keeps its own temperatures.
+    """
     seed = grid.seeds[0] if seed is None else seed
     records = {a: grid.records[(a, seed)] for a in grid.alphas if (a, seed) in grid.records}
     if not records:
         raise LsbookError(f"no stored translation run for seed {seed}")
-    common = None
-    for record in records.values():
-        shared = set(record.metrics["curves"]["temperatures"]) & set(record.metrics["bleu_curves"]["temperatures"])
-        common = shared if common is None else common & shared
-    temperatures = sorted(common)
     curves = {}
     for a, record in records.items():
-        token_t = record.metrics["curves"]["temperatures"]
-        bleu_t = record.metrics["bleu_curves"]["temperatures"]
-        test = record.metrics["curves"]["test"]
-        curves[f"α = {a:g}"] = {
-            "ece": [test["ece"][token_t.index(t)] for t in temperatures],
-            "nll": [test["nll"][token_t.index(t)] for t in temperatures],
-            "bleu": [record.metrics["bleu_curves"]["test"][bleu_t.index(t)] for t in temperatures],
-        }
-    return temperatures, curves
+        token, bleu = record.metrics["curves"], record.metrics["bleu_curves"]
+        curves[f"α = {a:g}"] = {"ece": (list(token["temperatures"]), list(token["test"]["ece"])),
+                                "nll": (list(token["temperatures"]), list(token["test"]["nll"])),
+                                "bleu": (list(bleu["temperatures"]), list(bleu["test"]))}
+    return curves
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """Where a curve of Figure 5 is best, and how finely the grid samples T there."""
+    temperature: float
+    value: float
+    step: float        # the larger distance to a neighbouring temperature of the grid
+    at_edge: bool      # the best value is the first or last point: the optimum may lie outside
+
+
+def optimum(curve: Curve, best: str) -> Optimum:
+    """The best point of ``curve`` ("min" or "max" of the values) and the grid step around it."""
+    temperatures, values = (np.asarray(v, dtype=float) for v in curve)
+    if temperatures.size < 2 or temperatures.shape != values.shape or np.any(np.diff(temperatures) <= 0):
+        raise LsbookError("a curve needs at least two points at increasing temperatures")
+    i = int(np.argmin(values) if best == "min" else np.argmax(values))
+    gaps = np.diff(temperatures)
+    step = float(max(gaps[i - 1] if i > 0 else 0.0, gaps[i] if i < gaps.size else 0.0))
+    return Optimum(float(temperatures[i]), float(values[i]), step, i in (0, temperatures.size - 1))
+
+
+def optima(curves: dict[str, dict[str, Curve]]) -> dict[str, dict[str, Optimum]]:
+    """:func:`optimum` of every curve of :func:`temperature_curves`, by label and metric."""
+    return {label: {metric: optimum(curve, BEST[metric]) for metric, curve in by_metric.items()}
+            for label, by_metric in curves.items()}
+
+
+def sampling_text(curves: dict[str, dict[str, Curve]], fine_step: float = FINE_STEP) -> str:
+    """One sentence for Figure 5's caption: whether every optimum (ring) is located to within
+    ``fine_step``, naming the curves where it is not (a coarse grid there, or the grid's edge)."""
+    names = {"ece": "ECE", "nll": "NLL", "bleu": "BLEU"}
+    coarse, edge = [], []
+    for label, by_metric in optima(curves).items():
+        for metric, best in by_metric.items():
+            where = f"{names.get(metric, metric)} of {label} (T = {best.temperature:g})"
+            if best.at_edge:
+                edge.append(where)
+            elif best.step > fine_step + 1e-9:
+                coarse.append(f"{where}, where the grid steps by {best.step:g}")
+    if not coarse and not edge:
+        return (f"Rings mark each curve's optimum; the grid steps by at most {fine_step:g} around every one "
+                "of them.")
+    parts = ["Rings mark each curve's optimum."]
+    if coarse:
+        parts.append(f"These are located only coarsely: {'; '.join(coarse)}.")
+    if edge:
+        parts.append(f"These lie at the edge of the grid, so the optimum may lie beyond it: {'; '.join(edge)}.")
+    return " ".join(parts)
 
 
 def examples_table(grid: RunGrid, seed: int | None = None, count: int = 4) -> str:
