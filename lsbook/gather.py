@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from lsbook.errors import DataMissingError
+from lsbook.profiles import get_profile
 
 
 @dataclass
@@ -97,11 +98,11 @@ def epochs_of(grid: RunGrid) -> int:
 
 def longest_grid(grid: RunGrid, *, needs: str | None = None, store=None) -> RunGrid | None:
     """The complete grid of ``grid``'s recipe, α and seeds that trained longest, among ``grid`` and the
-    stored grids of the profiles shown beside its own (SHOWN_BESIDE: a cpu page also draws paper
-    runs). Ties go to the profile earlier in PROFILE_PREFERENCE. ``needs``: an array every record
+    stored grids of the profiles shown beside its own (lsbook.profiles' shown_beside: a cpu page also
+    draws paper runs). Ties go to the profile earlier in PROFILE_PREFERENCE. ``needs``: an array every record
     must have (e.g. "train_features"); None if no candidate is complete."""
     candidates = [grid] + [gather(grid.recipe, grid.alphas, grid.seeds, other, train=False, store=store)
-                           for other in SHOWN_BESIDE.get(grid.profile, ())]
+                           for other in get_profile(grid.profile).shown_beside]
     usable = [g for g in candidates if g.complete and g.records
               and (needs is None or all(needs in set(r.arrays) for r in g.records.values()))]
     if not usable:

@@ -56,11 +56,18 @@ def test_snapshot_covers_every_kind_of_run():
         "fcn-fmnist-dropout", "fcn-fmnist-student", "transformer-multi30k"}
 
 
+# Configurations whose key was changed on purpose, none of which had a stored run: the paper
+# Transformer evaluates Figure 5 on a finer temperature grid (steps of 0.05 near the optimum).
+DELIBERATELY_REKEYED = {("transformer-multi30k", "paper")}
+
+
 def test_every_configuration_of_commit_9ca2812_keeps_its_key():
     wrong = []
     for on_disk in (True, False):
         with mock.patch.object(lsbook.profiles, "_dataset_on_disk", lambda name: on_disk):
             for entry in SNAPSHOT:
+                if (entry.get("recipe"), entry.get("profile")) in DELIBERATELY_REKEYED:
+                    continue
                 if entry["data_on_disk"] == on_disk and planned_key(entry) != entry["key"]:
                     wrong.append(entry)
     assert not wrong, f"{len(wrong)} configurations re-keyed, e.g. {wrong[:3]}"
