@@ -350,3 +350,24 @@ def _short_method(row: LedgerRow) -> str:
         if text.startswith(long):
             return short + text[len(long):].split(" (")[0]
     return text.split(":")[0]
+
+
+def verdict_sentences(ids: Sequence[str], profile: str | None = None, *, chapters: Iterable[str] | None = None,
+                      store=None) -> str:
+    """The ledger's verdicts on the claims ``ids`` as prose (Markdown), one sentence each, so that
+    a chapter states what the ledger found and a new run can change the text. ``chapters``: the
+    ledger chapters that hold these claims (None: the whole ledger)."""
+    by_id = {row.id: row for row in ledger(profile, store=store, chapters=chapters)}
+    sentences = []
+    for claim_id in ids:
+        row = by_id.get(claim_id)
+        if row is None:
+            raise LsbookError(f"claim id {claim_id!r} is not in the ledger; known: {', '.join(sorted(by_id))}")
+        if row.verdict == "not run here":
+            sentences.append(f"*{row.claim}* — **not run here**: {row.reason}.")
+            continue
+        unit = f" {row.unit}" if row.unit else ""
+        sentences.append(f"*{row.claim}* — **{row.verdict}** ({row.metric}: {row.estimate_text()}{unit}, "
+                         f"claimed {row.claimed}; {row.interval}; `{row.profile}` runs, seeds "
+                         f"{', '.join(map(str, row.seeds))}).")
+    return " ".join(sentences)

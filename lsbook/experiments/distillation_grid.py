@@ -84,7 +84,7 @@ SETUPS: dict[str, DistillationSetup] = {
         name="fcn-fmnist", title="FCN 1200 → FCN 800, Fashion-MNIST (stand-in for MNIST)",
         teacher_recipe="fcn-fmnist", student_recipe="fcn-fmnist-student",
         dropout_teacher_recipe="fcn-fmnist-dropout", distill_loss="replication", beta=0.6,
-        stand_in="Fashion-MNIST stands in for MNIST, which is not on this machine"),
+        stand_in="Fashion-MNIST stands in for MNIST in the short cpu study"),
     # Figure 8: ResNet-56 teachers → AlexNet students on CIFAR-10 with the original's loss
     # (β = 1: the teacher's outputs at T only; student at T = 1).
     "resnet56-alexnet-cifar10": DistillationSetup(
