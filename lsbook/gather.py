@@ -91,9 +91,16 @@ def with_stored(grids: Sequence[RunGrid], alphas: Sequence[float], *, store=None
 PROFILE_PREFERENCE = ("paper", "cpu", "smoke")
 
 
-def epochs_of(grid: RunGrid) -> int:
-    """The fewest training epochs among the grid's runs (0 for an empty grid)."""
-    return min((int(r.config["resolved_recipe"]["epochs"]) for r in grid.records.values()), default=0)
+def epochs_of(grid: RunGrid) -> float:
+    """The fewest training epochs among the grid's runs (0 for an empty grid); a recipe that counts
+    optimiser steps (epochs None) trained steps × batch size / training examples of them."""
+    def epochs(record) -> float:
+        recipe, metrics = record.config["resolved_recipe"], record.metrics
+        if recipe.get("epochs") is not None:
+            return int(recipe["epochs"])
+        return round(metrics["steps"] * recipe["batch_size"] / max(metrics["train_examples"], 1), 2)
+
+    return min((epochs(r) for r in grid.records.values()), default=0)
 
 
 def longest_grid(grid: RunGrid, *, needs: str | None = None, store=None) -> RunGrid | None:
