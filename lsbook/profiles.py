@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsbook.paper import TABLE_ALPHAS
-from lsbook.recipes import RECIPES, Recipe
+from lsbook.recipes import RECIPES, SMALL_TRANSFORMER, Recipe
 from lsbook.schedule import schedule_of, train_examples
 from lsbook.validation import check_choice
 
@@ -70,9 +70,7 @@ _PAPER_CHAPTERS = {
 # The Transformer at `cpu`: a model of d_model 128 for 3 epochs, in which the paper's lr 1e-4 (tuned
 # for d_model 512 and 18 epochs) leaves it barely trained; 1e-3 is what Adam with the Transformer
 # schedule peaks at for d_model 128 (Vaswani et al. 2017, Eq. 3).
-_CPU_TRANSFORMER = {"epochs": 3, "lr": 1e-3, "model_kwargs": {
-    "d_model": 128, "nhead": 4, "num_encoder_layers": 2, "num_decoder_layers": 2,
-    "dim_feedforward": 256, "dropout": 0.1}}
+_CPU_TRANSFORMER = {"epochs": 3, "lr": 1e-3, "model_kwargs": SMALL_TRANSFORMER}
 
 PROFILE_TABLE: dict[str, Profile] = {
     "paper": Profile(
@@ -96,6 +94,7 @@ PROFILE_TABLE: dict[str, Profile] = {
             "resnet50-tinyimagenet": {"epochs": 2, "train_subset": 2000, "test_subset": 1000,
                                       "val_subset": 1000},
             "transformer-multi30k": _CPU_TRANSFORMER,
+            "transformer-multi30k-small": {"epochs": 3},  # the quick look: as transformer-multi30k here
         },
         # The full Multi30k with half the vocabulary (the output layer dominates the small model's
         # cost); Figure 5's temperature grids as at `paper` (lsbook.translation.settings).
@@ -135,6 +134,7 @@ PROFILE_TABLE: dict[str, Profile] = {
             # 100 validation and test sentences: an untrained model decodes each one to its length
             # limit, a dozen times over
             "transformer-multi30k": {"val_subset": 100, "test_subset": 100},
+            "transformer-multi30k-small": {"val_subset": 100, "test_subset": 100},
         },
         translation={"vocab_size": 1000, "beam_size": 2, "temperatures": (0.5, 1.0, 2.0),
                      "bleu_temperatures": (0.5, 1.0, 2.0), "num_examples": 3},

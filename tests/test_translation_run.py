@@ -11,6 +11,7 @@ import torch
 from lsbook.data.text import Tokenizer
 from lsbook.errors import LsbookError
 from lsbook.profiles import resolve
+from lsbook.recipes import RECIPES
 from lsbook.store import Store
 from lsbook.translation.corpus import build_corpus, check_fingerprints, load_corpus
 from lsbook.translation.metrics import teacher_forced_logits
@@ -322,3 +323,13 @@ def test_evaluation_keeps_cased_and_uncased_bleu_of_the_same_hypotheses(monkeypa
     assert [e["hypothesis"] for e in metrics["examples"]] == test_hypotheses[:TINY_SETTINGS.num_examples]
     for split in ("val", "test"):
         assert 0 <= metrics[f"{split}_bleu"] <= metrics[f"{split}_bleu_uncased"] <= 100
+
+
+def test_recipe_vocabulary_yields_to_the_profile():
+    # transformer-multi30k-small names its vocabulary; a profile's translation settings still win
+    def vocab(profile):
+        return plan_translation_run(0.0, 0, profile, recipe="transformer-multi30k-small").config["translation"]["vocab_size"]
+    assert vocab("paper") == 4000 and vocab("smoke") == settings_for("smoke").vocab_size == 1000
+    assert plan_translation_run(0.0, 0, "paper").config["translation"]["vocab_size"] == 8000
+    with pytest.raises(LsbookError, match="vocab_size"):
+        RECIPES["transformer-multi30k-small"].replace(vocab_size=0)

@@ -93,9 +93,13 @@ class TranslationSettings:
         return json_ready(dataclasses.asdict(self))
 
 
-def settings_for(profile: str) -> TranslationSettings:
-    """The translation settings of ``profile``: the defaults with the profile's changes."""
-    return TranslationSettings().replace(**get_profile(profile).translation)
+def settings_for(profile: str, recipe: Recipe | None = None) -> TranslationSettings:
+    """The translation settings of ``profile``: the defaults (with ``recipe``'s vocabulary, if it
+    names one) and then the profile's changes."""
+    base = TranslationSettings()
+    if recipe is not None and recipe.vocab_size is not None:
+        base = base.replace(vocab_size=recipe.vocab_size)
+    return base.replace(**get_profile(profile).translation)
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def plan_translation_run(alpha: float, seed: int, profile: str, *, recipe: str |
     alpha = check_alpha(alpha)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise LsbookError(f"seed must be an integer >= 0, got {seed!r}")
-    settings = (settings or settings_for(profile)).validate()
+    settings = (settings or settings_for(profile, resolved)).validate()
     config = json_ready({
         "recipe": resolved.name,
         "profile": profile,
