@@ -1,4 +1,4 @@
-"""Benchmark (issue #3, point 7): is building augmented batches cheap next to training on them?
+"""Benchmark: is building augmented batches cheap next to training on them?
 
 Times, in the same process and on the same data, (a) building one augmented Fashion-MNIST
 training epoch — shuffled batches of 512 gathered from the uint8 tensor in memory and passed

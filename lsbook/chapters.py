@@ -33,6 +33,18 @@ def chapter_names() -> list[str]:
     return [n for n in names if _is_notebook(BOOK_DIR / f"{n}.md")]
 
 
+def chapter_label(name: str) -> str:
+    """The MyST label on the line above the chapter's title: the target of ``{ref}`` links to it."""
+    lines = chapter_path(name).read_text().splitlines()
+    for above, line in zip(lines, lines[1:]):
+        if line.startswith("# "):
+            match = re.fullmatch(r"\(([\w-]+)\)=", above.strip())
+            if match:
+                return match.group(1)
+            break
+    raise LsbookError(f"chapter {name!r} has no (label)= line above its title")
+
+
 def _is_notebook(path: Path) -> bool:
     return path.is_file() and "kernelspec:" in path.read_text().split("\n---", 1)[0]
 

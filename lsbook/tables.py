@@ -1,8 +1,9 @@
 """The book's tables, computed from stored runs and set beside the published numbers.
 
 Table 2 (accuracy), Table 3 (calibration, with T fitted on the held-out validation split and
-never on the reported test split), Table 5 (the recipes), and the reproducibility table. Each
-returns MyST Markdown (a pipe table) ready for ``lsbook.pages.show``.
+never on the reported test split), Table 5 (the recipes), the reproducibility table, and the
+differences from the replication (lsbook.differences). Each returns MyST Markdown (a pipe table)
+ready for ``lsbook.pages.show``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from lsbook import paper
+from lsbook.differences import Difference
 from lsbook.gather import RunGrid
 from lsbook.pages import markdown_table
 
@@ -327,3 +329,21 @@ def literature_table() -> str:
     rows = [[row.task, row.metric, f"{row.without:g}", " / ".join(f"{v:g}" for v in row.with_ls)]
             for row in paper.ORIGINAL_LITERATURE]
     return markdown_table(["task", "metric", "without LS", "with LS"], rows, "llrr")
+
+
+def differences_table(items: Iterable[Difference]) -> str:
+    """One row per difference from the replication: the topic (with links to the chapters that
+    discuss it), what the replication does and where it says so, what we do and where our code
+    does it, and why."""
+    from lsbook.chapters import chapter_label
+
+    rows = []
+    for d in items:
+        links = ", ".join(f"{{ref}}`{chapter_label(c)}`" for c in d.chapters)
+        where = "; ".join([f"`{c}`" for c in d.code] + [f"recipe `{r}`" for r in d.recipes])
+        scope = "" if d.general else " at " + ", ".join(f"`{p}`" for p in d.profiles)
+        rows.append([f"**{d.topic}**{scope}" + (f" (see {links})" if links else ""),
+                     f"{d.replication} *Source:* {d.source}.",
+                     d.ours + (f" *In our code:* {where}." if where else ""),
+                     d.why])
+    return markdown_table(["", "The replication", "Here", "Why"], rows, "llll")

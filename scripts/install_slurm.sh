@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install a single-node SLURM (slurm-wlm) and munge so tests/test_cluster.py can run against a
-# real scheduler (DESIGN.md, "Scaling out"). Idempotent: does nothing when both are installed.
+# real scheduler, the one `python -m lsbook` submits the paper grid to through submitit.
+# Idempotent: does nothing when both are installed.
 # Needs root (apt-get); as another user it says so and exits 0, and the SLURM tests are skipped.
 set -eu
 

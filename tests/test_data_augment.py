@@ -1,4 +1,4 @@
-"""Augmentation properties (issue #3 point 4): bounded shifts, flip rate, crops inside, determinism."""
+"""Augmentation properties: bounded shifts, flip rate, crops inside, determinism."""
 
 from __future__ import annotations
 

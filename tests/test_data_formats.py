@@ -1,4 +1,4 @@
-"""Registry, readers of every real format, verification errors, caching and splits (issue #3)."""
+"""Registry, readers of every real format, verification errors, caching and splits."""
 
 from __future__ import annotations
 

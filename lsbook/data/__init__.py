@@ -1,6 +1,6 @@
 """Datasets of the paper's Table 5: registry, acquisition, verified loading, splits, augmentation.
 
-Public API (the data contract of DESIGN.md):
+Public API (what the rest of lsbook and the tests rely on):
 
 - :data:`DATASETS` / :func:`get_dataset` — :class:`DatasetInfo` per dataset name.
 - :func:`data_root` — ``$LSBOOK_DATA`` or ``~/.cache/lsbook``; :func:`locate` also finds local

@@ -1,6 +1,6 @@
 """The paper's data augmentation as batched tensor operations on the batch's own device.
 
-Issue #3 point 4 / replication Section 3 (datasets):
+The replication, Section 2.1 (datasets):
 
 - MNIST, EMNIST, Fashion-MNIST: random shift of up to 2 px in x and y — the 25 equiprobable
   centerings of the original (Müller et al., Section 4), zero fill; pixels scaled to [0, 1],
@@ -158,7 +158,7 @@ class Transforms:
 
 
 def make_transforms(name: str) -> Transforms:
-    """The augmentation/normalisation of dataset ``name`` (issue #3 point 4; see module docstring)."""
+    """The augmentation/normalisation of dataset ``name`` (see the module docstring)."""
     info = get_dataset(name)
     if info.kind != "image":
         raise LsbookError(f"dataset {info.name!r} has no image transforms (it is {info.kind})")

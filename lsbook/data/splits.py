@@ -1,4 +1,4 @@
-"""Train / validation / test splits (issue #3, point 3), deterministic and stratified.
+"""Train / validation / test splits, deterministic and stratified.
 
 The reported test split is the official one (replication, Table 5): MNIST family 60k/10k,
 CIFAR 50k/10k, CUB-200-2011 by ``train_test_split.txt`` (5994/5794), Tiny ImageNet's labelled
