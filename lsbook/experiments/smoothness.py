@@ -54,7 +54,7 @@ def teacher_model(teacher: Record, store: Store, device: torch.device, runs_root
     Retraining is deterministic on one device (tests/test_train.py), so it gives back the very
     teacher whose record is stored; its key is checked.
     """
-    from lsbook.train import ensure_run, load_teacher
+    from lsbook.train import ensure_run, load_model, load_teacher
 
     try:
         return load_teacher(teacher, device, runs_root)
@@ -65,7 +65,7 @@ def teacher_model(teacher: Record, store: Store, device: torch.device, runs_root
         if again.key != teacher.key:
             raise StoreError(f"retraining teacher {teacher.key} gave run {again.key}; only plain "
                              "(non-distilled) runs can be rebuilt as teachers") from None
-        return again.load_model(device)
+        return load_model(again, device)
 
 
 def ensure_smoothness(teacher: Record, temperatures: Iterable[float], *, store: Store | None = None,
