@@ -223,12 +223,13 @@ def counts_markdown(rows: Sequence[LedgerRow]) -> str:
 def provenance(rows: Sequence[LedgerRow], store=None) -> str:
     """Where the ledger's numbers come from: the provenance line of every run at the profiles its
     rows used (lsbook.pages.provenance_text)."""
+    from lsbook.experiments.smoothness import LEGACY_RECIPE
     from lsbook.pages import provenance_text
     from lsbook.store import Store
 
     profiles = {row.profile for row in rows if row.profile}
     records = [r for r in (store or Store()).records()
-               if r.config.get("profile") in profiles and r.config.get("recipe") != "smoothness-index"]
+               if r.config.get("profile") in profiles and r.config.get("recipe") != LEGACY_RECIPE]
     return provenance_text(records)
 
 

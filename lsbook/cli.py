@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_arguments(train)
     train.set_defaults(func=cmd_train)
 
-    runs = commands.add_parser("runs", help="list the runs in the results store")
+    runs = commands.add_parser("runs", help="list the runs in the results store (and check their files)")
     runs.add_argument("--recipe", default=None, help="only this recipe")
     runs.add_argument("--profile", default=None, help="only this profile")
     runs.add_argument("--results", default=None, help="results store folder (default $LSBOOK_RESULTS or <repo>/results)")
@@ -327,14 +327,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = Store(args.results)
     stored = store.get(plan.key, plan.config)
     if stored is not None and (stored.has_model or not args.keep_model):
-        print(stored.summary() + "\n  (already stored: not trained again)")
+        print(run_summary(stored) + "\n  (already stored: not trained again)")
         return 0
     _use_threads(args.threads)
     record = ensure_run(args.recipe, args.alpha, args.seed, args.profile, store=store, device=args.device,
                         progress=not args.quiet, overrides=length_overrides(args.epochs, args.steps),
                         keep_model=args.keep_model, allow_dirty=args.allow_dirty)
-    print(record.summary())
+    print(run_summary(record))
     return 0
+
+
+def run_summary(record) -> str:
+    """A few lines for people: what the stored run is and its headline metrics."""
+    c, m = record.config, record.metrics
+    teacher = f", teacher {c['teacher_key']}" if c.get("teacher_key") else ""
+    lines = [f"run {record.key}: {c['recipe']} [{c['profile']}] alpha={c['alpha']:g} seed={c['seed']}{teacher}"]
+    for split in ("test", "val"):
+        if f"{split}_accuracy" in m:
+            lines.append(f"  {split}: accuracy {100 * m[f'{split}_accuracy']:.2f}%  "
+                         f"NLL {m.get(f'{split}_nll', float('nan')):.4f}  ECE {m.get(f'{split}_ece', float('nan')):.4f}")
+    if "val_temperature" in m:
+        lines.append(f"  temperature fitted on val: T={m['val_temperature']:.3f}; "
+                     f"test ECE at T {m.get('test_ece_at_val_temperature', float('nan')):.4f}")
+    p = record.provenance
+    lines.append(f"  trained {p.get('date', '?')} on {p.get('device', '?')} in "
+                 f"{p.get('wall_seconds', 0):.1f} s; stored at {record.path}")
+    return "\n".join(lines)
 
 
 def runs_table(records: list) -> list[str]:
@@ -364,7 +382,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from lsbook.store import Store
 
     store = Store(args.results)
-    good, bad = store.scan()
+    good, bad = store.scan(check_arrays=True)
     good = [r for r in good if (args.recipe is None or r.config["recipe"] == args.recipe)
             and (args.profile is None or r.config["profile"] == args.profile)]
     if good:

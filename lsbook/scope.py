@@ -79,14 +79,15 @@ def _hardware(records: Iterable) -> str:
 def runs_overview(store=None) -> str:
     """One row per (recipe, profile, kind of run) in the store: α, seeds, count and hardware (from the
     records' provenance)."""
+    from lsbook.experiments.smoothness import LEGACY_RECIPE
     from lsbook.store import Store
     from lsbook.tables import describe
 
     store = store or Store()
     groups: dict[tuple[str, str, str], list] = defaultdict(list)
     for record in store.records():
-        if record.config.get("recipe") == "smoothness-index":
-            continue                       # γ measurements of teachers, not training runs
+        if record.config.get("recipe") == LEGACY_RECIPE:
+            continue                       # γ of teachers stored as records, not training runs
         groups[(record.config["recipe"], record.config["profile"], _kind(record))].append(record)
     rows = []
     for (recipe, profile, kind), records in sorted(groups.items()):

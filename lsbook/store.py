@@ -5,21 +5,25 @@ Layout::
     <root>/<recipe>/<profile>/<key>/record.json   config, metrics, provenance, array list + sha256
                                    /arrays.npz     compressed arrays (float32 logits, features, ...)
                                    /model.pt       final weights, only for runs kept as teachers
+                                   /derived/<name>.json  values computed later from the run (a teacher's γ)
 
 ``<root>`` is ``$LSBOOK_RESULTS`` or ``<repo>/results`` (committed, so a book can be built from runs
 trained elsewhere). The key is the sha256 of the canonical JSON of the config — recipe fields after
 the profile, α, seed, ENGINE_VERSION, teacher key, distillation settings — never the git commit.
 A record is written into a temporary folder and renamed into place, so readers see either nothing
-or a whole record, and two writers of one key cannot mix their files. A damaged record (bad JSON,
-missing or altered arrays) or one from another engine version raises :class:`StoreError` naming its
-path: it is never used silently.
+or a whole record, and two writers of one key cannot mix their files. A damaged record or one from
+another engine version raises :class:`StoreError` naming its path, so it is never used silently:
+record.json is checked when the record is found, arrays.npz (sha256 and names) when its arrays are
+first read, so finding records never reads their arrays.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -36,6 +40,7 @@ from lsbook.errors import StoreError
 RECORD_FORMAT = 1  # layout of record.json/arrays.npz; bump when it changes
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KEY_LENGTH = 16  # hex digits of the sha256 kept as the key (64 bits)
+_DERIVED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]*")  # a file name of derived values, without .json
 
 
 def default_root() -> Path:
@@ -65,15 +70,39 @@ def _sha256_file(path: Path) -> str:
 
 
 class LazyArrays(Mapping):
-    """Read-only mapping name -> numpy array, loading each array from arrays.npz on first use."""
+    """Read-only mapping name -> numpy array of a record's arrays.npz, each array loaded on first use.
 
-    def __init__(self, path: Path | None, names: list[str], loaded: dict[str, np.ndarray] | None = None):
-        self._path, self._names, self._cache = path, list(names), dict(loaded or {})
+    Before the first array is read, the file is checked against record.json (sha256, names), so a
+    damaged file raises :class:`StoreError` when its arrays are used, not when the record is found.
+    """
+
+    def __init__(self, path: Path, names: list[str], sha256: str):
+        self._path, self._names, self._sha256 = path, list(names), sha256
+        self._cache: dict[str, np.ndarray] = {}
+        self._checked = False
+
+    def check(self) -> None:
+        """StoreError unless arrays.npz exists, has the sha256 of record.json and every listed array."""
+        if self._checked:
+            return
+        if not self._path.is_file():
+            raise StoreError(f"damaged record {self._path.parent}: arrays.npz is missing")
+        if _sha256_file(self._path) != self._sha256:
+            raise StoreError(f"damaged record {self._path}: sha256 differs from record.json")
+        try:
+            with np.load(self._path, allow_pickle=False) as npz:
+                missing = sorted(set(self._names) - set(npz.files))
+        except Exception as error:  # noqa: BLE001 - any read failure is damage
+            raise StoreError(f"damaged record {self._path}: {error}") from error
+        if missing:
+            raise StoreError(f"damaged record {self._path}: arrays missing: {', '.join(missing)}")
+        self._checked = True
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._names:
             raise KeyError(f"{name!r} not in the record's arrays ({', '.join(self._names)})")
         if name not in self._cache:
+            self.check()
             try:
                 with np.load(self._path, allow_pickle=False) as npz:
                     self._cache[name] = npz[name]
@@ -90,7 +119,7 @@ class LazyArrays(Mapping):
 
 @dataclass
 class Record:
-    """One stored run. ``arrays`` loads lazily; ``path`` is its folder once stored."""
+    """One stored run (read-only once stored). ``arrays`` loads lazily; ``path`` is its folder once stored."""
 
     key: str
     config: dict[str, Any]  # recipe, profile, alpha, seed, engine_version, teacher_key, ...
@@ -115,71 +144,62 @@ class Record:
         """Whether the final weights were stored (runs trained with keep_model=True)."""
         return self.model_path is not None and self.model_path.is_file()
 
-    def load_model(self, device: Any = "cpu"):
-        """The trained network (eval mode) rebuilt from the record's config and stored weights."""
+    def load_weights(self, device: Any = "cpu") -> dict[str, Any]:
+        """The stored final weights (a state dict); StoreError if there are none or they are damaged.
+        :func:`lsbook.train.load_model` builds the network they belong to."""
         import torch
-
-        from lsbook.models import build
 
         if not self.has_model:
             raise StoreError(f"run {self.key} has no stored weights ({self.model_path}); train it "
                              "again with keep_model=True (python -m lsbook train ... --keep-model)")
-        recipe = self.recipe
-        if recipe.model == "transformer":
-            target_vocab, sizes = self._transformer_vocab_sizes()
-            model = build("transformer", target_vocab, **sizes, **recipe.model_kwargs)
-        else:
-            model = build(recipe.model, self.config["num_classes"], **recipe.model_kwargs)
         try:
-            state = torch.load(self.model_path, map_location=device, weights_only=True)
-            model.load_state_dict(state)
+            return torch.load(self.model_path, map_location=device, weights_only=True)
         except Exception as error:  # noqa: BLE001
             raise StoreError(f"damaged weights file {self.model_path}: {error}") from error
-        return model.to(device).eval()
 
-    def _transformer_vocab_sizes(self) -> tuple[int, dict[str, int]]:
-        """(target vocabulary, {src_vocab, pad_id}) of a translation run's Transformer.
 
-        The sizes are those of the tokenizers the run trained with (its metrics' ``tokenizers``),
-        not the config's requested ``num_classes``: byte-level BPE may learn fewer merges.
-        """
-        from lsbook.data.text import PAD_ID
-
-        tokenizers = self.metrics.get("tokenizers")
-        sizes = {}
-        for role in ("source", "target"):
-            entry = tokenizers.get(role) if isinstance(tokenizers, Mapping) else None
-            size = entry.get("vocab_size") if isinstance(entry, Mapping) else None
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise StoreError(f"run {self.key} ({self.path}): cannot rebuild its Transformer, the record "
-                                 f"lacks metrics['tokenizers']['{role}']['vocab_size']; use "
-                                 "lsbook.translation.translator.load_translator(record) instead")
-            sizes[role] = size
-        return sizes["target"], {"src_vocab": sizes["source"], "pad_id": PAD_ID}
-
-    def summary(self) -> str:
-        """A few lines for people: what the run is and its headline metrics."""
-        c, m = self.config, self.metrics
-        teacher = f", teacher {c['teacher_key']}" if c.get("teacher_key") else ""
-        lines = [f"run {self.key}: {c['recipe']} [{c['profile']}] alpha={c['alpha']:g} seed={c['seed']}{teacher}"]
-        for split in ("test", "val"):
-            if f"{split}_accuracy" in m:
-                lines.append(f"  {split}: accuracy {100 * m[f'{split}_accuracy']:.2f}%  "
-                             f"NLL {m.get(f'{split}_nll', float('nan')):.4f}  ECE {m.get(f'{split}_ece', float('nan')):.4f}")
-        if "val_temperature" in m:
-            lines.append(f"  temperature fitted on val: T={m['val_temperature']:.3f}; "
-                         f"test ECE at T {m.get('test_ece_at_val_temperature', float('nan')):.4f}")
-        p = self.provenance
-        lines.append(f"  trained {p.get('date', '?')} on {p.get('device', '?')} in "
-                     f"{p.get('wall_seconds', 0):.1f} s; stored at {self.path}")
-        return "\n".join(lines)
+def _read_record(folder: Path) -> Record:
+    """Read and check ``folder``/record.json: format, engine version, key, and that the folder is
+    where its config says."""
+    record_file = folder / "record.json"
+    try:
+        data = json.loads(record_file.read_text())
+    except FileNotFoundError as error:
+        raise StoreError(f"damaged record {folder}: record.json is missing") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise StoreError(f"damaged record {record_file}: not valid JSON ({error})") from error
+    if not isinstance(data, dict) or not {"key", "config", "metrics", "provenance", "arrays"} <= set(data):
+        raise StoreError(f"damaged record {record_file}: missing key/config/metrics/provenance/arrays")
+    if data.get("format") != RECORD_FORMAT:
+        raise StoreError(f"record {folder} has format {data.get('format')!r}, this lsbook reads "
+                         f"format {RECORD_FORMAT}; delete the record or use a matching lsbook")
+    config = data["config"]
+    version = config.get("engine_version")
+    if version != ENGINE_VERSION:
+        raise StoreError(f"record {folder} was made by engine version {version!r}, this lsbook is "
+                         f"{ENGINE_VERSION}; delete it (or move it out of the store) and rerun the run")
+    key = data["key"]
+    if key != folder.name or config_key(config) != key:
+        raise StoreError(f"damaged record {record_file}: its config does not hash to its key {folder.name}")
+    if (str(config.get("recipe")), str(config.get("profile"))) != (folder.parent.parent.name, folder.parent.name):
+        raise StoreError(f"misplaced record {folder}: its config is of {config.get('recipe')} at "
+                         f"{config.get('profile')}; move it to <store>/{config.get('recipe')}/{config.get('profile')}/")
+    arrays = LazyArrays(folder / "arrays.npz", list(data["arrays"]["names"]), data["arrays"]["sha256"])
+    return Record(key=key, config=config, metrics=data["metrics"], provenance=data["provenance"],
+                  arrays=arrays, path=folder)
 
 
 class Store:
-    """A folder of run records (see the module docstring)."""
+    """A folder of run records (see the module docstring).
+
+    Finding a record reads its record.json only; arrays.npz is checked when its arrays are first
+    read. Each Store keeps the records it has read (its index) and reads a record.json again only
+    when the file changed, so repeated look-ups through one Store cost a ``stat`` each.
+    """
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_root()
+        self._index: dict[Path, tuple[tuple[int, int, int], Record]] = {}  # folder -> (record.json stat, record)
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -194,76 +214,55 @@ class Store:
         if config is not None:
             folder = self.folder(config, key)
             return self.load(folder) if folder.exists() else None
-        matches = [p for p in self.root.glob(f"*/*/{key}") if p.is_dir()]
+        matches = [p for p in self.root.glob(f"*/*/{glob.escape(key)}") if p.is_dir()]
         if not matches:
             return None
         if len(matches) > 1:
             raise StoreError(f"key {key} is stored more than once: {', '.join(map(str, matches))}")
         return self.load(matches[0])
 
-    def load(self, folder: Path) -> Record:
-        """Read and check the record in ``folder``; StoreError names the folder if anything is off."""
+    def load(self, folder: Path, *, check_arrays: bool = False) -> Record:
+        """The record in ``folder``, from its record.json (read again only if the file changed since
+        this Store last read it), and its arrays.npz checked too if ``check_arrays``; StoreError
+        names the folder if anything is off."""
         folder = Path(folder)
-        record_file, arrays_file = folder / "record.json", folder / "arrays.npz"
         try:
-            data = json.loads(record_file.read_text())
+            stat = (folder / "record.json").stat()
         except FileNotFoundError as error:
             raise StoreError(f"damaged record {folder}: record.json is missing") from error
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise StoreError(f"damaged record {record_file}: not valid JSON ({error})") from error
-        if not isinstance(data, dict) or not {"key", "config", "metrics", "provenance", "arrays"} <= set(data):
-            raise StoreError(f"damaged record {record_file}: missing key/config/metrics/provenance/arrays")
-        if data.get("format") != RECORD_FORMAT:
-            raise StoreError(f"record {folder} has format {data.get('format')!r}, this lsbook reads "
-                             f"format {RECORD_FORMAT}; delete the record or use a matching lsbook")
-        version = data["config"].get("engine_version")
-        if version != ENGINE_VERSION:
-            raise StoreError(f"record {folder} was made by engine version {version!r}, this lsbook is "
-                             f"{ENGINE_VERSION}; delete it (or move it out of the store) and rerun the run")
-        key = data["key"]
-        if key != folder.name or config_key(data["config"]) != key:
-            raise StoreError(f"damaged record {record_file}: its config does not hash to its key {folder.name}")
-        names, digest = list(data["arrays"]["names"]), data["arrays"]["sha256"]
-        if not arrays_file.is_file():
+        signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        known = self._index.get(folder)
+        if known is not None and known[0] == signature:
+            record = known[1]
+        else:
+            record = _read_record(folder)
+            self._index[folder] = (signature, record)
+        if check_arrays:
+            record.arrays.check()
+        elif not (folder / "arrays.npz").is_file():
             raise StoreError(f"damaged record {folder}: arrays.npz is missing")
-        if _sha256_file(arrays_file) != digest:
-            raise StoreError(f"damaged record {arrays_file}: sha256 differs from record.json")
-        try:
-            with np.load(arrays_file, allow_pickle=False) as npz:
-                missing = sorted(set(names) - set(npz.files))
-        except Exception as error:  # noqa: BLE001
-            raise StoreError(f"damaged record {arrays_file}: {error}") from error
-        if missing:
-            raise StoreError(f"damaged record {arrays_file}: arrays missing: {', '.join(missing)}")
-        return Record(key=key, config=data["config"], metrics=data["metrics"],
-                      provenance=data["provenance"], arrays=LazyArrays(arrays_file, names), path=folder)
+        return record
 
-    def folders(self) -> list[Path]:
-        """Every record folder, sorted (hidden temporary folders excluded)."""
+    def folders(self, recipe: str | None = None, profile: str | None = None) -> list[Path]:
+        """Every record folder, sorted (hidden temporary folders excluded); only those of ``recipe``
+        and ``profile`` where given (the layout <recipe>/<profile>/<key> indexes them)."""
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.glob("*/*/*") if p.is_dir() and not p.name.startswith("."))
+        pattern = "/".join(glob.escape(part) if part is not None else "*" for part in (recipe, profile)) + "/*"
+        return sorted(p for p in self.root.glob(pattern) if p.is_dir() and not p.name.startswith("."))
 
-    def scan(self) -> tuple[list[Record], list[tuple[Path, str]]]:
-        """All good records, and (folder, reason) for each damaged or incompatible one."""
-        good, bad = [], []
-        for folder in self.folders():
-            try:
-                good.append(self.load(folder))
-            except StoreError as error:
-                bad.append((folder, str(error)))
-        return good, bad
+    def scan(self, *, check_arrays: bool = False) -> tuple[list[Record], list[tuple[Path, str]]]:
+        """All good records, and (folder, reason) for each damaged or incompatible one; arrays.npz
+        files are read and checked only if ``check_arrays``."""
+        return self._load_all(self.folders(), check_arrays)
 
     def records(self) -> list[Record]:
-        """Every record; StoreError if any record is damaged or from another engine version."""
-        good, bad = self.scan()
-        if bad:
-            raise StoreError(bad[0][1] + (f" (and {len(bad) - 1} more; see `python -m lsbook runs`)"
-                                          if len(bad) > 1 else ""))
-        return good
+        """Every record; StoreError if a record.json is damaged or from another engine version."""
+        return self._good(self.folders())
 
     def find(self, **filters: Any) -> list[Record]:
-        """Records whose config has these values, e.g. ``find(recipe="fcn-fmnist", alpha=0.1)``."""
+        """Records whose config has these values, e.g. ``find(recipe="fcn-fmnist", alpha=0.1)``; a
+        ``recipe`` or ``profile`` filter reads the records of that folder only."""
         def matches(record: Record) -> bool:
             for name, wanted in filters.items():
                 value = record.config.get(name)
@@ -274,7 +273,26 @@ class Store:
                     return False
             return True
 
-        return [r for r in self.records() if matches(r)]
+        recipe, profile = filters.get("recipe"), filters.get("profile")
+        folders = self.folders(recipe if isinstance(recipe, str) else None,
+                               profile if isinstance(profile, str) else None)
+        return [r for r in self._good(folders) if matches(r)]
+
+    def _load_all(self, folders: list[Path], check_arrays: bool = False) -> tuple[list[Record], list[tuple[Path, str]]]:
+        good, bad = [], []
+        for folder in folders:
+            try:
+                good.append(self.load(folder, check_arrays=check_arrays))
+            except StoreError as error:
+                bad.append((folder, str(error)))
+        return good, bad
+
+    def _good(self, folders: list[Path]) -> list[Record]:
+        good, bad = self._load_all(folders)
+        if bad:
+            raise StoreError(bad[0][1] + (f" (and {len(bad) - 1} more; see `python -m lsbook runs`)"
+                                          if len(bad) > 1 else ""))
+        return good
 
     # --- writing ---------------------------------------------------------------------------------
     def put(self, record: Record) -> Record:
@@ -314,7 +332,7 @@ class Store:
                 if not final.exists():
                     raise
                 try:  # someone else stored it first: keep theirs if it is sound
-                    self.load(final)
+                    self.load(final, check_arrays=True)
                 except StoreError:
                     trash = tmp_root / f"damaged-{record.key}-{uuid.uuid4().hex[:8]}"
                     os.rename(final, trash)
@@ -339,10 +357,48 @@ class Store:
             tmp.unlink(missing_ok=True)
         return self.load(record.path)
 
+    def put_derived(self, record: Record, name: str, values: Mapping[str, Any]) -> None:
+        """Keep ``values`` computed later from a stored run (e.g. a teacher's γ, which needs its
+        weights) beside its record, as ``derived/<name>.json``; a second put replaces them."""
+        from lsbook.recipes import json_ready
+
+        path = self._derived_path(record, name)
+        path.parent.mkdir(exist_ok=True)
+        text = json.dumps({"key": record.key, "name": name, "values": json_ready(dict(values))},
+                          indent=1, sort_keys=True, allow_nan=True)
+        tmp = path.parent / f".{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+        try:
+            tmp.write_text(text + "\n")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def derived(self, record: Record, name: str) -> dict[str, Any] | None:
+        """The values :meth:`put_derived` kept under ``name`` beside ``record``, or None."""
+        path = self._derived_path(record, name)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise StoreError(f"damaged derived values {path}: not valid JSON ({error})") from error
+        if not isinstance(data, dict) or data.get("key") != record.key or data.get("name") != name \
+                or not isinstance(data.get("values"), dict):
+            raise StoreError(f"damaged derived values {path}: not the values {name!r} of run {record.key}")
+        return data["values"]
+
+    def _derived_path(self, record: Record, name: str) -> Path:
+        if not isinstance(name, str) or not _DERIVED_NAME.fullmatch(name):
+            raise StoreError(f"name must be letters, digits and . _ = - (not first), got {name!r}")
+        if record.path is None:
+            raise StoreError(f"run {record.key} is not stored yet; put() it first")
+        return record.path / "derived" / f"{name}.json"
+
     def delete(self, key: str) -> bool:
         """Remove a record (e.g. a stale one); True if there was one."""
-        matches = [p for p in self.root.glob(f"*/*/{key}") if p.is_dir()]
+        matches = [p for p in self.root.glob(f"*/*/{glob.escape(key)}") if p.is_dir()]
         for folder in matches:
+            self._index.pop(folder, None)
             trash = self.root / ".tmp" / f"deleted-{key}-{uuid.uuid4().hex[:8]}"
             trash.parent.mkdir(parents=True, exist_ok=True)
             os.rename(folder, trash)

@@ -213,17 +213,36 @@ def finished_weights(path: Path, plan: RunPlan) -> dict[str, torch.Tensor] | Non
     return state["model"] if finished else None
 
 
+def network_of(record: Record) -> nn.Module:
+    """A fresh (untrained) network of the architecture and size that ``record``'s run trained."""
+    recipe = record.recipe
+    if recipe.model == "transformer":
+        from lsbook.translation.translator import stored_transformer
+
+        return stored_transformer(record)
+    from lsbook.models import build
+
+    return build(recipe.model, record.config["num_classes"], **recipe.model_kwargs)
+
+
+def load_model(record: Record, device: str | torch.device = "cpu") -> nn.Module:
+    """The trained network of ``record`` (eval mode), rebuilt with its stored weights (model.pt)."""
+    model = network_of(record)
+    try:
+        model.load_state_dict(record.load_weights(device))
+    except RuntimeError as error:  # the weights do not fit the network the config describes
+        raise StoreError(f"damaged weights file {record.model_path}: {error}") from error
+    return model.to(device).eval()
+
+
 def load_teacher(teacher: Record, device: torch.device, runs_root=None) -> nn.Module:
     """The teacher's network in eval mode: stored weights, else its finished local checkpoint."""
     if teacher.has_model:
-        return teacher.load_model(device)
+        return load_model(teacher, device)
     path = (Path(runs_root) if runs_root is not None else default_runs_root()) / teacher.key / "checkpoint.pt"
-    recipe = teacher.recipe
-    weights = finished_weights(path, RunPlan(recipe, teacher.config, teacher.key))
+    weights = finished_weights(path, RunPlan(teacher.recipe, teacher.config, teacher.key))
     if weights is not None:
-        from lsbook.models import build
-
-        model = build(recipe.model, teacher.config["num_classes"], **recipe.model_kwargs)
+        model = network_of(teacher)
         model.load_state_dict(weights)
         return model.to(device).eval()
     raise StoreError(f"teacher {teacher.key} has no stored weights; obtain it with "

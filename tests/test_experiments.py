@@ -22,7 +22,7 @@ from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_T
                                                   DistillationSetup, StudyRecords, expand_grid, run_grid)
 from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
 from lsbook.experiments.mutual_info import MI_SETUPS, collect_curves, curve, ensure_curve, find_curve
-from lsbook.experiments.smoothness import SMOOTHNESS_RECIPE, ensure_smoothness, find_smoothness
+from lsbook.experiments.smoothness import ensure_smoothness, find_smoothness, smoothness_name
 from lsbook.profiles import resolve
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
@@ -154,7 +154,7 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
         by_teacher.setdefault(student.config["teacher_key"], []).append(student.config["distill"]["temperature"])
     assert sorted(by_teacher[teachers[0].key]) == [1.0, 4.0] and by_teacher[teachers[1].key] == [1.0]
 
-    # γ is stored per (teacher, T) and equals Eq. 3 on the teacher's training logits.
+    # γ is kept beside its teacher per T (not as a run) and equals Eq. 3 on the teacher's training logits.
     from lsbook.evaluation import predict_logits
     from lsbook.run_data import load_run_data
     from lsbook.train import load_teacher
@@ -165,7 +165,8 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     for temperature in (1.0, 4.0):
         assert find_smoothness(teachers[0], temperature, store) == pytest.approx(
             smoothness_index(logits, data.train[1], temperature), rel=1e-6)
-    assert len(store.find(recipe=SMOOTHNESS_RECIPE)) == 3
+    assert store.derived(teachers[1], smoothness_name(1.0))["examples"] == len(data.train[1])
+    assert store.derived(teachers[1], smoothness_name(4.0)) is None
 
     points = results.figure_points(setup, "smoke", [0], store=store)
     assert [p.gamma.mean for p in points["M1"]] == [0.0, 0.45]
@@ -174,10 +175,10 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     assert points["M3"][1].gamma.mean > points["M3"][0].gamma.mean  # higher T, smoother teacher
     assert set(results.plot_curves(points)) == set(results.CURVE_LABELS.values())
 
-    # A rerun finds everything stored and trains nothing: 7 runs and 3 γ records.
-    assert len(store.records()) == 2 + 2 + 3 + 3
+    # A rerun finds everything stored and trains nothing: 7 runs (γ is no run).
+    assert len(store.records()) == 2 + 2 + 3
     again = run_grid(setup, "smoke", [0], store=store, runs_root=runs, progress=False, table4=False)
-    assert again["failed"] == [] and len(store.records()) == 10
+    assert again["failed"] == [] and len(store.records()) == 7
 
     # Weights lost (a fresh clone): γ at a new T retrains the teacher, which comes back identical.
     shutil.rmtree(runs)

@@ -1,4 +1,5 @@
-"""The results store: keys, round trips, damage detection and concurrent writers."""
+"""The results store: keys, round trips, damage detection, look-ups that leave arrays unread,
+derived values and concurrent writers."""
 
 from __future__ import annotations
 
@@ -81,8 +82,7 @@ def _damage(folder: Path, how: str) -> None:
         (folder / "record.json").write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("how", ["bad json", "no arrays", "altered arrays", "array missing",
-                                 "other engine version", "edited config"])
+@pytest.mark.parametrize("how", ["bad json", "no arrays", "other engine version", "edited config"])
 def test_damaged_records_are_reported_with_their_path(tmp_path, how):
     store, good, bad = Store(tmp_path), make_record(0.0), make_record(0.1)
     store.put(good)
@@ -98,6 +98,120 @@ def test_damaged_records_are_reported_with_their_path(tmp_path, how):
     records, problems = store.scan()
     assert [r.key for r in records] == [good.key]
     assert [p for p, _ in problems] == [folder]
+
+
+@pytest.mark.parametrize("how", ["altered arrays", "array missing"])
+def test_damaged_arrays_are_detected_when_they_are_read(tmp_path, how):
+    store, good, bad = Store(tmp_path), make_record(0.0), make_record(0.1)
+    store.put(good)
+    folder = store.put(bad).path
+    _damage(folder, how)
+    found = Store(tmp_path).get(bad.key)  # finding reads record.json only
+    assert found.config == bad.config and set(found.arrays) == set(bad.arrays)
+    with pytest.raises(StoreError) as error:
+        found.arrays["head_weight"]
+    assert str(folder) in str(error.value)
+    with pytest.raises(StoreError):
+        Store(tmp_path).get(bad.key, bad.config).arrays["test_logits"]
+    records, problems = Store(tmp_path).scan(check_arrays=True)
+    assert [r.key for r in records] == [good.key] and [p for p, _ in problems] == [folder]
+    assert len(Store(tmp_path).scan()[0]) == 2
+
+
+def test_arrays_damaged_after_a_record_was_read_are_detected(tmp_path):
+    store, record = Store(tmp_path), make_record()
+    folder = store.put(record).path
+    found = store.get(record.key)
+    _damage(folder, "altered arrays")
+    with pytest.raises(StoreError, match="sha256"):
+        found.arrays["test_logits"]
+
+
+def _count_array_opens(monkeypatch) -> list[str]:
+    """Every opening of an arrays.npz file from now on (numpy and hashing open files with open())."""
+    import builtins
+
+    opened, real_open = [], builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        if str(file).endswith("arrays.npz"):
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    return opened
+
+
+def test_finding_records_does_not_open_their_arrays(tmp_path, monkeypatch):
+    records = [make_record(a, s) for a in (0.0, 0.1) for s in (0, 1)]
+    for record in records:
+        Store(tmp_path).put(record)
+    opened = _count_array_opens(monkeypatch)
+    store = Store(tmp_path)
+    assert store.get(records[0].key).key == records[0].key
+    assert store.get(records[1].key, records[1].config).key == records[1].key
+    assert len(store.find(recipe="fcn-fmnist", alpha=0.1)) == 2
+    assert len(store.records()) == 4 and len(store.scan()[0]) == 4
+    assert opened == []
+    np.testing.assert_array_equal(store.get(records[0].key).arrays["test_logits"], records[0].arrays["test_logits"])
+    assert opened and all(path.startswith(str(store.get(records[0].key).path)) for path in opened)
+
+
+def test_a_store_reads_a_record_json_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    import lsbook.store as store_module
+
+    record = make_record()
+    Store(tmp_path).put(record)
+    store, reads = Store(tmp_path), []
+    real_read = store_module._read_record
+    monkeypatch.setattr(store_module, "_read_record", lambda folder: reads.append(folder) or real_read(folder))
+    first = store.get(record.key)
+    assert store.get(record.key) is first and store.find(alpha=0.1) == [first] and len(reads) == 1
+    _damage(first.path, "bad json")
+    with pytest.raises(StoreError, match="not valid JSON"):
+        store.get(record.key)
+    assert store.put(record).metrics == record.metrics  # replaces the damaged record
+    assert store.get(record.key) is not first and len(reads) >= 3
+
+
+def test_find_by_recipe_or_profile_reads_only_that_folder(tmp_path):
+    store = Store(tmp_path)
+    store.put(make_record(0.1, recipe="fcn-fmnist"))
+    other = store.put(make_record(0.1, recipe="fcn-mnist"))
+    _damage(other.path, "bad json")
+    assert [r.config["recipe"] for r in store.find(recipe="fcn-fmnist")] == ["fcn-fmnist"]
+    assert [r.config["recipe"] for r in store.find(recipe="fcn-fmnist", profile="smoke")] == ["fcn-fmnist"]
+    with pytest.raises(StoreError, match="fcn-mnist"):
+        store.find(profile="smoke")
+
+
+def test_a_record_in_the_wrong_folder_is_refused(tmp_path):
+    store, record = Store(tmp_path), make_record()
+    folder = store.put(record).path
+    moved = tmp_path / "fcn-mnist" / "smoke" / record.key
+    moved.parent.mkdir(parents=True)
+    folder.rename(moved)
+    with pytest.raises(StoreError, match="misplaced"):
+        store.get(record.key)
+
+
+def test_derived_values_are_kept_beside_their_record_and_are_no_record(tmp_path):
+    store, record = Store(tmp_path), make_record()
+    stored = store.put(record)
+    assert store.derived(stored, "smoothness-T2.0") is None
+    store.put_derived(stored, "smoothness-T2.0", {"gamma": 0.25, "examples": 50})
+    assert Store(tmp_path).derived(stored, "smoothness-T2.0") == {"gamma": 0.25, "examples": 50}
+    store.put_derived(stored, "smoothness-T2.0", {"gamma": 0.5})
+    assert store.derived(stored, "smoothness-T2.0") == {"gamma": 0.5}
+    assert [r.key for r in store.records()] == [record.key]
+    assert not [p for p in (stored.path / "derived").iterdir() if p.name.startswith(".")]
+    with pytest.raises(StoreError, match="name"):
+        store.put_derived(stored, "../escape", {})
+    with pytest.raises(StoreError, match="not stored yet"):
+        store.derived(make_record(0.3), "smoothness-T2.0")
+    (stored.path / "derived" / "smoothness-T2.0.json").write_text("{oops")
+    with pytest.raises(StoreError, match="smoothness-T2.0.json"):
+        store.derived(stored, "smoothness-T2.0")
 
 
 def test_put_replaces_a_damaged_record_of_the_same_key(tmp_path):
@@ -147,6 +261,7 @@ def test_load_model_rebuilds_a_transformer_with_the_runs_vocabularies(tmp_path):
 
     from lsbook.data.text import PAD_ID
     from lsbook.models import build
+    from lsbook.train import load_model
 
     # the learnt vocabularies (37 en, 41 de) differ from the requested size in the config (num_classes)
     tokenizers = {"source": {"language": "en", "fingerprint": "a", "vocab_size": 37},
@@ -156,7 +271,7 @@ def test_load_model_rebuilds_a_transformer_with_the_runs_vocabularies(tmp_path):
     torch.manual_seed(0)
     model = build("transformer", 41, src_vocab=37, pad_id=PAD_ID, **record.recipe.model_kwargs).eval()
     stored = store.put_model(store.put(record), model.state_dict())
-    loaded = stored.load_model()
+    loaded = load_model(stored)
     assert not loaded.training
     for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         torch.testing.assert_close(a, b, msg=name)
@@ -169,11 +284,13 @@ def test_load_model_rebuilds_a_transformer_with_the_runs_vocabularies(tmp_path):
 def test_load_model_of_a_transformer_record_without_vocab_sizes_says_what_is_missing(tmp_path):
     import torch
 
+    from lsbook.train import load_model
+
     store = Store(tmp_path)
     stored = store.put(_translation_record(None))
     store.put_model(stored, {"w": torch.zeros(1)})
     with pytest.raises(StoreError, match=r"tokenizers.*source.*vocab_size"):
-        store.get(stored.key).load_model()
+        load_model(store.get(stored.key))
 
 
 def test_provenance_keeps_the_commit_taken_when_the_run_started(monkeypatch):

@@ -158,7 +158,7 @@ def test_step_callback_sees_steps_and_does_not_change_the_trajectory(tmp_path):
 def test_distillation_student_records_its_teacher(tmp_path):
     teacher = run(tmp_path, "t", alpha=0.1, keep_model=True)
     assert teacher.has_model
-    model = teacher.load_model()
+    model = train.load_model(teacher)
     logits = model(torch.zeros(2, 1, 28, 28))
     assert logits.shape == (2, 10)
     student_overrides = {**TINY, "model_kwargs": {**SMALL_FCN, "hidden": 80}, "augment": False}
@@ -208,7 +208,7 @@ def test_keep_model_later_takes_the_weights_from_the_finished_checkpoint(tmp_pat
     kept = run(tmp_path, keep_model=True)
     assert kept.key == record.key and kept.has_model
     x = torch.from_numpy(np.zeros((3, 1, 28, 28), np.float32))
-    assert kept.load_model()(x).shape == (3, 10)
+    assert train.load_model(kept)(x).shape == (3, 10)
 
 
 @pytest.mark.slow

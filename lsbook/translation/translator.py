@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from lsbook.data.text import PAD_ID, Tokenizer
-from lsbook.errors import LsbookError
+from lsbook.errors import LsbookError, StoreError
 from lsbook.store import Record
 from lsbook.translation.corpus import check_fingerprints, load_tokenizers
 from lsbook.translation.decoding import translate
@@ -37,6 +37,26 @@ class Translator:
                         length_penalty=self.settings.length_penalty, temperature=temperature,
                         max_len_a=self.settings.max_len_a, max_len_b=self.settings.max_len_b)
         return [self.target_tokenizer.decode(i) for i in ids]
+
+
+def stored_transformer(record: Record) -> torch.nn.Module:
+    """A fresh Transformer of the size ``record``'s run trained: the vocabularies of the tokenizers
+    it trained with (its metrics' ``tokenizers``), not the config's requested size (byte-level BPE
+    may learn fewer merges)."""
+    from lsbook.models import build
+
+    tokenizers = record.metrics.get("tokenizers")
+    sizes = {}
+    for role in ("source", "target"):
+        entry = tokenizers.get(role) if isinstance(tokenizers, dict) else None
+        size = entry.get("vocab_size") if isinstance(entry, dict) else None
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise StoreError(f"run {record.key} ({record.path}): cannot rebuild its Transformer, the record "
+                             f"lacks metrics['tokenizers']['{role}']['vocab_size']; use "
+                             "load_translator(record) instead")
+        sizes[role] = size
+    return build("transformer", sizes["target"], src_vocab=sizes["source"], pad_id=PAD_ID,
+                 **record.recipe.model_kwargs)
 
 
 def load_translator(record: Record, *, tokenizers: tuple[Tokenizer, Tokenizer] | None = None,

@@ -1,0 +1,111 @@
+"""γ kept beside its teacher: found without weights, the committed values unchanged whether they are
+still stored as ``smoothness-index`` records or migrated beside their teachers, and the figures'
+tables the same either way."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lsbook import ENGINE_VERSION
+from lsbook.errors import LsbookError, StoreError
+from lsbook.experiments import distillation_results as results, reporting
+from lsbook.experiments.distillation_grid import SETUPS
+from lsbook.experiments.smoothness import (LEGACY_RECIPE, find_smoothness, legacy_config, migrate_legacy_records,
+                                           smoothness_name)
+from lsbook.profiles import chapter_defaults
+from lsbook.store import Record, Store, config_key
+
+REPO = Path(__file__).resolve().parents[1]
+# γ of every teacher as committed before γ was kept beside the teachers (as smoothness-index records).
+COMMITTED = json.loads((Path(__file__).parent / "data" / "smoothness_committed.json").read_text())
+
+
+def _teacher(alpha: float = 0.1) -> Record:
+    config = {"recipe": "fcn-fmnist", "profile": "smoke", "alpha": alpha, "seed": 0, "dataset": "fashion-mnist",
+              "engine_version": ENGINE_VERSION, "teacher_key": None, "resolved_recipe": {"epochs": 2}}
+    return Record(key=config_key(config), config=config, metrics={"test_accuracy": 0.5}, provenance={},
+                  arrays={"test_logits": np.zeros((3, 10), np.float32)})
+
+
+def _legacy(teacher: Record, temperature: float, gamma: float) -> Record:
+    config = legacy_config(teacher, temperature)
+    return Record(key=config_key(config), config=config, metrics={"gamma": gamma, "examples": 55000},
+                  provenance={"date": "then"}, arrays={})
+
+
+def test_smoothness_names_are_file_names_per_temperature():
+    assert smoothness_name(2) == "smoothness-T2.0" and smoothness_name(0.5) == "smoothness-T0.5"
+    assert smoothness_name(1.0) != smoothness_name(1.0000001)
+    with pytest.raises(LsbookError, match="temperature"):
+        smoothness_name(0.0)
+
+
+def test_legacy_records_are_read_then_migrated_beside_their_teachers(tmp_path):
+    store = Store(tmp_path)
+    teacher = store.put(_teacher())
+    assert find_smoothness(teacher, 2.0, store) is None
+    legacy = store.put(_legacy(teacher, 2.0, 0.375))
+    assert find_smoothness(teacher, 2.0, store) == 0.375  # read from the legacy record
+    assert migrate_legacy_records(store, delete=True) == [legacy.path]
+    assert not legacy.path.exists() and store.folders(LEGACY_RECIPE) == []
+    kept = Store(tmp_path).derived(teacher, smoothness_name(2.0))
+    assert kept == {"gamma": 0.375, "temperature": 2.0, "split": "train", "examples": 55000,
+                    "provenance": {"date": "then"}}
+    assert find_smoothness(teacher, 2.0, Store(tmp_path)) == 0.375
+    assert migrate_legacy_records(store) == []  # nothing left: running it again changes nothing
+
+
+def test_migration_refuses_a_legacy_record_whose_teacher_is_missing(tmp_path):
+    store, teacher = Store(tmp_path), _teacher()
+    legacy = store.put(_legacy(teacher, 1.0, 0.5))
+    with pytest.raises(StoreError, match=teacher.key):
+        migrate_legacy_records(store)
+    assert legacy.path.exists()
+
+
+def test_committed_gamma_values_are_found():
+    """Every γ committed as a record is found with the same value, wherever it is kept now."""
+    store = Store(REPO / "results")
+    for entry in COMMITTED:
+        teacher = store.get(entry["teacher_key"])
+        assert teacher is not None, entry
+        assert find_smoothness(teacher, entry["temperature"], store) == entry["gamma"], entry
+
+
+def _copy_without_arrays(source: Path, target: Path) -> None:
+    """The store at ``source`` with its record.json and derived files copied and arrays.npz linked."""
+    for record_file in source.glob("*/*/*/record.json"):
+        folder = target / record_file.parent.relative_to(source)
+        folder.mkdir(parents=True)
+        shutil.copy(record_file, folder / "record.json")
+        (folder / "arrays.npz").symlink_to(record_file.parent / "arrays.npz")
+        if (record_file.parent / "derived").is_dir():
+            shutil.copytree(record_file.parent / "derived", folder / "derived")
+
+
+def _figure_tables(store: Store) -> str:
+    """Figure 7's points (γ, accuracy) and Table 4 of both FCN studies as the book shows them."""
+    text = []
+    for name, profile in (("fcn-mnist", "paper"), ("fcn-fmnist", "cpu")):
+        setup, seeds = SETUPS[name], list(chapter_defaults(profile, "distillation")["seeds"])
+        text.append(reporting.points_markdown(results.figure_points(setup, profile, seeds, store=store)))
+        text.append(reporting.table4_markdown(results.table4_summaries(setup, profile, seeds, store=store), name))
+    return "\n".join(text)
+
+
+def test_migrating_the_committed_records_keeps_gamma_and_the_figure_tables(tmp_path):
+    committed = Store(REPO / "results")
+    _copy_without_arrays(committed.root, tmp_path)
+    migrated = Store(tmp_path)
+    migrate_legacy_records(migrated, delete=True)
+    assert migrated.folders(LEGACY_RECIPE) == []
+    for entry in COMMITTED:
+        teacher = migrated.get(entry["teacher_key"])
+        assert migrated.derived(teacher, smoothness_name(entry["temperature"]))["gamma"] == entry["gamma"]
+    assert _figure_tables(Store(tmp_path)) == _figure_tables(committed)
+    assert "0.303" in _figure_tables(committed)  # the cpu study's M3 at T = 1 has its γ
