@@ -11,7 +11,10 @@ Training: label-smoothed cross-entropy over the target vocabulary, padding ignor
 recipe says (PyTorch's translation example: lr 1e-4, betas 0.9/0.98, eps 1e-9, batch 128,
 18 epochs). A checkpoint is written atomically after every epoch, with the CPU and (on a GPU) CUDA
 random states that dropout draws from; a killed run resumes from it and ends as an uninterrupted
-one would.
+one would. Each epoch's ``history`` entry keeps the mean train loss and, on val under teacher
+forcing, the token NLL, accuracy, ECE at T = 1 and the fitted temperature
+(:func:`lsbook.translation.evaluation.epoch_validation`): where val NLL bottoms out, and whether
+the model grows overconfident (T > 1).
 
 The record stays compact: per temperature T the token-level ECE, NLL, accuracy and
 reliability bins and the beam-search BLEU on val and test; the temperature fitted on *val* token
@@ -42,8 +45,7 @@ from lsbook.runtime import (CHECKPOINT_FORMAT, deterministic_algorithms, exclusi
 from lsbook.provenance import check_clean_tree, code_version, provenance
 from lsbook.store import Record, Store
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
-from lsbook.translation.evaluation import eval_batches, evaluate_translation
-from lsbook.translation.metrics import teacher_forced_logits, token_calibration
+from lsbook.translation.evaluation import epoch_validation, evaluate_translation
 from lsbook.translation.settings import (RECIPE, TranslationPlan, TranslationSettings, plan_translation_run)
 
 
@@ -149,13 +151,14 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
                 torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
             optimizer.step()
             total, count = total + float(loss.detach()) * len(src), count + len(src)
-        val = token_calibration(teacher_forced_logits(model, eval_batches(corpus, "val", plan.settings.eval_batch_size,
-                                                                          device)), 1.0, plan.settings.n_bins)
+        val_start = time.time()
+        val = epoch_validation(model, corpus, plan.settings, device)
         train_seconds += time.time() - epoch_start
-        history.append({"epoch": epoch + 1, "train_loss": total / count, "val_nll": val.nll,
-                        "val_accuracy": val.accuracy, "val_ece": val.ece, "seconds": time.time() - epoch_start})
+        history.append({"epoch": epoch + 1, "train_loss": total / count, **val,
+                        "seconds": time.time() - epoch_start, "val_seconds": time.time() - val_start})
         _log(progress, f"epoch {epoch + 1}/{recipe.epochs}: train loss {total / count:.4f}, val NLL "
-                       f"{val.nll:.4f}, val token accuracy {val.accuracy:.4f} ({time.time() - epoch_start:.0f} s)")
+                       f"{val['val_nll']:.4f}, val token accuracy {val['val_accuracy']:.4f}, fitted T "
+                       f"{val['val_temperature']:.3f} ({time.time() - epoch_start:.0f} s)")
         write_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "key": plan.key, "epoch": epoch + 1, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
