@@ -199,6 +199,7 @@ def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path, device):
                           on_epoch_end=kill_after_first_epoch)
     state = read_checkpoint(tmp_path / "resumed" / "checkpoint.pt", key=plan.key)
     assert (state["cuda_rng"] is not None) == (device.type == "cuda")
+    assert all(state[name] is not None for name in ("torch_rng", "python_rng", "numpy_rng", "generator"))
     if device.type == "cuda":
         torch.cuda.manual_seed_all(12345)  # another process's CUDA state: the checkpoint must restore it
     with deterministic_algorithms(device):
