@@ -2,8 +2,8 @@
 
 The floor is the epoch's matrix-multiply FLOPs divided by the fp32 GEMM rate measured here, in the
 same run, with torch.matmul on the very shapes (and transposes) of the FCN's forward and backward
-passes. The epoch is timed through the engine itself (``lsbook.train.train_epoch``: gather,
-augmentation, loss, backward, optimiser), so the ratio says how much the loop adds to the
+passes. The epoch is timed through the engine itself (``lsbook.loop.train_epoch`` on a
+``lsbook.train.ClassifierTask``: gather, augmentation, loss, backward, optimiser), so the ratio says how much the loop adds to the
 unavoidable arithmetic. Target: <= 1.3x on CPU.
 
     python bench/bench_fcn_epoch.py                 # full training split (55,000 examples)
@@ -20,12 +20,12 @@ import time
 import lsbook  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch starts its threads
 import torch
 
+from lsbook.loop import train_epoch
+from lsbook.optimisation import make_optimizer
 from lsbook.profiles import resolve
-from lsbook.optimisation import make_objective, make_optimizer
-from lsbook.run_data import load_run_data
 from lsbook.runtime import pick_device
 from lsbook.schedule import schedule_of
-from lsbook.train import train_epoch
+from lsbook.train import ClassifierTask, plan_run
 
 
 def layer_shapes(recipe) -> list[tuple[int, int]]:
@@ -92,18 +92,16 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from lsbook.models import build
-
     recipe = resolve("fcn-fmnist", "paper")
     if args.subset:
         recipe = recipe.replace(train_subset=args.subset)
-    data = load_run_data(recipe, pick_device("cpu"))
-    examples = len(data.train[1])
+    task = ClassifierTask(plan_run(recipe, 0.1, 0, "paper"))
+    examples = task.load_data(pick_device("cpu"), None)
+    data = task.data
     steps = math.ceil(examples / recipe.batch_size)
     torch.manual_seed(0)
-    model = build(recipe.model, 10, **recipe.model_kwargs)
+    model = task.build_model()
     optimizer = make_optimizer(model, recipe)
-    objective = make_objective(recipe, 0.1, None, None)
     generator = torch.Generator().manual_seed(0)
 
     shapes = layer_shapes(recipe)
@@ -121,7 +119,7 @@ def main(argv=None) -> int:
     augment = time.perf_counter() - began
 
     schedule = schedule_of(recipe.replace(epochs=args.rounds + 1), examples)
-    train_epoch(model, optimizer, objective, recipe, data, generator, 0, 0, schedule)  # warm-up
+    train_epoch(model, optimizer, task, schedule, generator, 0, 0)  # warm-up
     print(f"FCN 784-{shapes[0][1]}-{shapes[1][1]}-10 on Fashion-MNIST, {examples} examples, "
           f"batch {recipe.batch_size}, {steps} steps/epoch, {torch.get_num_threads()} threads; "
           f"matmul work {epoch_flops / 1e9:.1f} GFLOP/epoch")
@@ -129,7 +127,7 @@ def main(argv=None) -> int:
     for round_ in range(1, args.rounds + 1):
         before = measure_gemm_rate(gemms)
         wall, cpu = time.perf_counter(), time.process_time()
-        train_epoch(model, optimizer, objective, recipe, data, generator, round_, round_ * steps, schedule)
+        train_epoch(model, optimizer, task, schedule, generator, round_, round_ * steps)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         after = measure_gemm_rate(gemms)
         floor = epoch_flops / ((before[0] + after[0]) / 2)

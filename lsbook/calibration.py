@@ -85,15 +85,18 @@ def accuracy(logits, labels) -> float:
     return float((logits.argmax(dim=1) == labels).double().mean())
 
 
-def fit_temperature(logits, labels) -> float:
+def fit_temperature(logits, labels, *, device: str | torch.device | None = None) -> float:
     """The T > 0 minimising NLL of ``softmax(logits / T)`` on held-out logits (Guo et al. 2017).
 
     Fit on a validation split, never on the reported test split (the replication hand-picked T on
     test). NLL is convex in 1/T, hence unimodal in log T: a bounded Brent search over log T in
-    ``TEMPERATURE_BOUNDS`` is deterministic and finds the minimum.
+    ``TEMPERATURE_BOUNDS`` is deterministic and finds the minimum. ``device``: where the NLL is
+    evaluated (float64 either way); a GPU makes a fit on vocabulary-wide token logits cheap.
     """
     logits = as_logits(logits)
     labels = as_labels(labels, logits.shape[0], logits.shape[1])
+    if device is not None:
+        logits, labels = logits.to(device), labels.to(device)
 
     def nll_at(log_t: float) -> float:
         return float(F.cross_entropy(logits / np.exp(log_t), labels))

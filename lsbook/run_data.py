@@ -68,7 +68,7 @@ def load_run_data(recipe: Recipe, device: torch.device) -> RunData:
     info = get_dataset(recipe.dataset)
     if info.kind != "image":
         raise LsbookError(f"recipe {recipe.name!r} trains on {info.kind} data; lsbook.train handles "
-                          "image classifiers (the Transformer has its own trainer)")
+                          "image classifiers (the Transformer is lsbook.translation.run)")
     sizes = {"train": recipe.train_subset, "val": recipe.val_subset, "test": recipe.test_subset}
     splits, class_names = {}, list(info.class_names)
     for salt, split in enumerate(("train", "val", "test")):

@@ -1,8 +1,8 @@
 """Where and how a run executes: the device, deterministic kernels, the checkpoint folder, one
 trainer per run (a file lock), and atomic checkpoint files.
 
-Shared by the image-classifier engine (:mod:`lsbook.train`) and the translation trainer
-(:mod:`lsbook.translation.run`).
+Shared by the one training loop (:mod:`lsbook.loop`) and the engines that call it
+(:mod:`lsbook.train`, :mod:`lsbook.translation.run`).
 """
 
 from __future__ import annotations

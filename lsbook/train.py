@@ -1,35 +1,29 @@
-"""The training engine: ``ensure_run`` returns a stored run, training (or resuming) it if needed.
+"""The image-classifier engine: ``ensure_run`` returns a stored run, training (or resuming) it if needed.
 
 One run = a resolved recipe (:mod:`lsbook.recipes`, :mod:`lsbook.profiles`) + α + seed (+ a teacher
-for distillation students). The loop (seed Section 2.2 for the recipes' meaning):
+for distillation students). It trains in the one loop (:mod:`lsbook.loop`: seeding, optimiser and
+schedule, divergence check, history, checkpoints with every random state, exact resume) as a
+:class:`ClassifierTask` (seed Section 2.2 for the recipes' meaning):
 
 - batches are gathered from the whole uint8 training set held in memory and augmented by
-  lsbook.data's batched transforms, all random numbers (shuffling, augmentation) drawn from one
-  ``torch.Generator`` seeded from the run's seed; initialisation and dropout use torch's global RNG
-  seeded with the same seed; deterministic algorithms on;
+  lsbook.data's batched transforms, all random numbers (shuffling, augmentation) drawn from the
+  loop's data generator; initialisation and dropout from torch's global RNG; deterministic
+  algorithms on;
 - loss = label-smoothing cross-entropy (Section 1.1) × the recipe's loss multiplier, or a
   distillation loss (Section 6, Eq. 2) against a teacher's logits on the very same batch;
-- per-layer learning rates, linear / step schedules computed from the step count, SGD (momentum,
-  dampening, Nesterov) or Adam, weight decay on the recipe's layers, gradient-norm clipping;
-- after every epoch: test and validation accuracy / NLL / ECE (lsbook.calibration), and a
-  checkpoint with every state the rest of the run depends on (weights, optimiser, generator, RNGs,
-  history), written to a temporary file and renamed. A run killed at any moment restarts from the
-  last checkpoint and ends bitwise equal to an uninterrupted run (tests/test_train.py).
+- after every epoch: test and validation accuracy / NLL / ECE (lsbook.calibration); at the end the
+  temperature fitted on val, the logits, penultimate features and the head's weights.
 
 Checkpoints live in ``$LSBOOK_RUNS`` or ``<repo>/runs/<key>/`` (not committed); finished runs go to
 the results store (:mod:`lsbook.store`). The parts: :mod:`lsbook.run_data` (splits in memory),
-:mod:`lsbook.optimisation` (optimiser, schedule, loss), :mod:`lsbook.evaluation` (logits, features,
+:mod:`lsbook.optimisation` (optimiser, loss), :mod:`lsbook.evaluation` (logits, features,
 metrics), :mod:`lsbook.runtime` (device, determinism, lock, checkpoint files).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import random
-import sys
-import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,24 +31,22 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from lsbook import ENGINE_VERSION
-from lsbook.errors import LsbookError, StoreError, TrainingDivergedError
+from lsbook.errors import LsbookError, StoreError
 from lsbook.evaluation import penultimate_features, predict_logits, split_metrics
-from lsbook.optimisation import make_objective, make_optimizer
+from lsbook.loop import StepCallback, Trained, TrainOutcome, run_training
+from lsbook.optimisation import make_objective
 from lsbook.profiles import PROFILES, resolve
 from lsbook.recipes import Recipe, json_ready
 from lsbook.run_data import RunData, load_run_data
-from lsbook.schedule import Schedule, schedule_of
-from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
-                            pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
-from lsbook.provenance import check_clean_tree, code_version, provenance
+from lsbook.runtime import (default_runs_root, deterministic_algorithms, exclusive_lock, pick_device,
+                            read_checkpoint, run_directory, write_run_config)
+from lsbook.provenance import check_clean_tree
 from lsbook.store import Record, Store, config_key
 from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
 
 DISTILL_LOSSES = ("replication", "original")
-StepCallback = Callable[[int, nn.Module], Any]
 
 
 # --- Run identity ------------------------------------------------------------------------------
@@ -195,11 +187,11 @@ def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
                 stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
                                           provenance={**outcome.provenance, **dirty}, arrays=outcome.arrays))
             if keep_model:
-                stored = store.put_model(stored, outcome.model_state)
+                stored = store.put_model(stored, outcome.model_state())
     return stored
 
 
-# --- Teachers and seeds ---------------------------------------------------------------------------
+# --- Teachers -------------------------------------------------------------------------------------
 
 def finished_weights(path: Path, plan: RunPlan) -> dict[str, torch.Tensor] | None:
     """The final weights from a run's local checkpoint if it finished training, else None."""
@@ -249,193 +241,101 @@ def load_teacher(teacher: Record, device: torch.device, runs_root=None) -> nn.Mo
                      "ensure_run(..., keep_model=True) (train --keep-model)")
 
 
-def derived_seed(seed: int, purpose: str) -> int:
-    """An independent 63-bit seed for one use of a run's seed (so streams are not the same)."""
-    return int.from_bytes(hashlib.sha256(f"{purpose}:{seed}".encode()).digest()[:8], "big") >> 1
+# --- The classifier as a task of the one loop -----------------------------------------------------
 
+class ClassifierTask:
+    """An image-classifier run as a :class:`lsbook.loop.Task`: the splits in memory, gathered and
+    augmented batches, the recipe's objective, test and validation metrics after every epoch."""
 
-def _json_number(value: Any) -> Any:
-    """A step-callback result as plain JSON (tensors / numpy scalars -> floats)."""
-    if isinstance(value, dict):
-        return {str(k): _json_number(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_number(v) for v in value]
-    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
-        return _json_number(value.tolist())
-    return value
+    def __init__(self, plan: RunPlan, teacher_model: nn.Module | None = None):
+        self.plan, self.teacher_model = plan, teacher_model
+        self.key, self.recipe = plan.key, plan.recipe
+        self.alpha, self.seed = plan.config["alpha"], plan.config["seed"]
+        self.logits: tuple[torch.Tensor, torch.Tensor] | None = None  # (test, val) after the last evaluation
 
+    def load_data(self, device: torch.device, checkpoint: dict[str, Any] | None) -> int:
+        self.device = device
+        self.data: RunData = load_run_data(self.recipe, device)
+        if len(self.data.train[1]) == 0:
+            raise LsbookError(f"recipe {self.recipe.name!r}: the training split is empty")
+        self.objective = make_objective(self.recipe, self.alpha, self.plan.config["distill"], self.teacher_model)
+        return len(self.data.train[1])
 
-# --- The loop ------------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        from lsbook.models import build
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, objective, recipe: Recipe, data: RunData,
-                generator: torch.Generator, epoch: int, global_step: int, schedule: Schedule, *,
-                after_step: Callable[[int], None] | None = None, what: str = "run"):
-    """One shuffled pass over the training set, cut short where the schedule's last step falls.
-    Returns (per-step losses [S], number of correct predictions on the training batches, global
-    step after the epoch); raises TrainingDivergedError (naming epoch and step) as soon as a loss
-    is NaN or infinite."""
-    images_all, labels_all = data.train
-    device = labels_all.device
-    steps = min(schedule.steps_per_epoch, schedule.total_steps - global_step)
-    check_every = 1 if device.type == "cpu" else 50  # a finiteness check is a sync on GPUs
-    model.train()
-    order = torch.randperm(len(labels_all), generator=generator).to(device)
-    losses = torch.zeros(steps, device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    for step in range(steps):
-        index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
-        images, labels = images_all[index], labels_all[index]  # uint8 [B,C,H,W], int64 [B]
-        inputs = data.transforms.train(images, generator) if recipe.augment else data.transforms.eval(images)
-        factor = schedule.factor(global_step)
-        for group in optimizer.param_groups:
-            group["lr"] = recipe.lr * group["lr_multiplier"] * factor
+        return build(self.recipe.model, self.plan.config["num_classes"], **self.recipe.model_kwargs).to(self.device)
+
+    def batches(self, epoch: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A fresh permutation of the training set, gathered in batches and augmented on the fly."""
+        images_all, labels_all = self.data.train
+        transforms, batch_size = self.data.transforms, self.recipe.batch_size
+        self.correct = torch.zeros((), dtype=torch.long, device=labels_all.device)
+        self.seen = 0
+        order = torch.randperm(len(labels_all), generator=generator).to(labels_all.device)
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            images, labels = images_all[index], labels_all[index]  # uint8 [B,C,H,W], int64 [B]
+            yield (transforms.train(images, generator) if self.recipe.augment else transforms.eval(images)), labels
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        inputs, labels = batch
         logits = model(inputs)  # [B, K]
-        loss = objective(logits, labels, inputs)
-        losses[step] = loss.detach()
-        if (step + 1) % check_every == 0 or step + 1 == steps:
-            bad = ~torch.isfinite(losses[:step + 1])
-            if bool(bad.any()):
-                first = int(torch.nonzero(bad).flatten()[0])
-                raise TrainingDivergedError(
-                    f"training loss is {losses[first].item()} at epoch {epoch + 1}, step {first + 1} of "
-                    f"{what}; lower lr (now {recipe.lr:g}) or check the data")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if recipe.grad_clip_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
-        optimizer.step()
-        correct += (logits.detach().argmax(1) == labels).sum()
-        global_step += 1
-        if after_step is not None:
-            after_step(global_step)
-    return losses, correct, global_step
+        self.correct += (logits.detach().argmax(1) == labels).sum()
+        self.seen += len(labels)
+        return self.objective(logits, labels, inputs)
 
+    def train_metrics(self, losses: torch.Tensor) -> dict[str, float]:
+        return {"train_loss": float(losses.mean()), "train_accuracy": float(self.correct) / self.seen}
 
-@dataclass
-class TrainOutcome:
-    metrics: dict[str, Any]
-    arrays: dict[str, np.ndarray]
-    provenance: dict[str, Any]
-    model_state: dict[str, torch.Tensor]
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        data, batch_size = self.data, self.recipe.eval_batch_size
+        test_logits = predict_logits(model, data.test[0], data.transforms, batch_size)
+        val_logits = predict_logits(model, data.val[0], data.transforms, batch_size)
+        self.logits = (test_logits, val_logits)
+        return {**split_metrics("test", test_logits, data.test[1]), **split_metrics("val", val_logits, data.val[1])}
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {}
+
+    def final_outputs(self, model: nn.Module, trained: Trained) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Last epoch's metrics, the temperature fitted on val, logits, penultimate features, the head."""
+        from lsbook.calibration import expected_calibration_error, fit_temperature, negative_log_likelihood
+
+        data, recipe, history = self.data, self.recipe, trained.history
+        if self.logits is None:  # resumed from the final checkpoint: evaluate the finished model
+            self.evaluate(model)
+        test_logits, val_logits = self.logits
+        test_labels, val_labels = data.test[1].cpu(), data.val[1].cpu()
+        metrics: dict[str, Any] = {k: v for k, v in history[-1].items() if k.startswith(("test_", "val_", "train_"))}
+        if len(val_labels):
+            temperature = fit_temperature(val_logits, val_labels)
+            metrics.update(val_temperature=temperature,
+                           test_ece_at_val_temperature=expected_calibration_error(test_logits, test_labels,
+                                                                                  temperature=temperature),
+                           test_nll_at_val_temperature=negative_log_likelihood(test_logits, test_labels,
+                                                                               temperature=temperature))
+        metrics.update(epochs=trained.schedule.epochs, steps=trained.global_step, train_examples=len(data.train[1]),
+                       val_examples=len(val_labels), test_examples=len(test_labels),
+                       class_names=data.class_names, history=history, step_log=trained.step_log)
+        arrays = {"test_logits": test_logits.numpy(), "test_labels": test_labels.numpy(),
+                  "val_logits": val_logits.numpy(), "val_labels": val_labels.numpy()}
+        for split, (images, labels) in (("train", data.train), ("test", data.test)):
+            features, feature_labels = penultimate_features(model, images, labels, recipe.plot_classes,
+                                                            recipe.features_per_class, data.transforms,
+                                                            recipe.eval_batch_size)
+            arrays[f"{split}_features"], arrays[f"{split}_feature_labels"] = features, feature_labels
+        head = getattr(model, "head", None)
+        if isinstance(head, nn.Linear):
+            arrays["head_weight"] = head.weight.detach().float().cpu().numpy()
+            if head.bias is not None:
+                arrays["head_bias"] = head.bias.detach().float().cpu().numpy()
+        return metrics, arrays
 
 
 def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
                      teacher_model: nn.Module | None = None, progress: bool = True,
                      step_callback: StepCallback | None = None, step_callback_every: int = 1) -> TrainOutcome:
-    """Train (or resume) the run of ``plan`` to its last epoch; checkpoints go to ``run_dir``."""
-    from lsbook.calibration import expected_calibration_error, fit_temperature, negative_log_likelihood
-    from lsbook.models import build
-
-    recipe, config = plan.recipe, plan.config
-    alpha, seed = config["alpha"], config["seed"]
-    code_version()  # the commit this process runs, taken now (provenance reads it at the end)
-    data = load_run_data(recipe, device)
-    train_labels = data.train[1]
-    if len(train_labels) == 0:
-        raise LsbookError(f"recipe {recipe.name!r}: the training split is empty")
-
-    torch.manual_seed(seed)  # initialisation and dropout draw from the global RNG
-    model = build(recipe.model, config["num_classes"], **recipe.model_kwargs).to(device)
-    optimizer = make_optimizer(model, recipe)
-    generator = torch.Generator().manual_seed(derived_seed(seed, "data"))  # shuffling + augmentation
-    objective = make_objective(recipe, alpha, config["distill"], teacher_model)
-
-    schedule = schedule_of(recipe, len(train_labels))
-    start = {"epoch": 0, "global_step": 0, "history": [], "step_log": [], "wall_seconds": 0.0, "resumes": 0}
-    checkpoint_path = run_dir / "checkpoint.pt"
-    state = read_checkpoint(checkpoint_path, key=plan.key, engine_version=ENGINE_VERSION)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        random.setstate(state["python_rng"])
-        np.random.set_state(state["numpy_rng"])
-        start = {k: state[k] for k in start}
-        start["resumes"] += 1
-    history, step_log = list(start["history"]), list(start["step_log"])
-    global_step, wall_before = start["global_step"], start["wall_seconds"]
-    began = time.perf_counter()
-
-    def call_back(step: int) -> None:
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            model.eval()
-            result = step_callback(step, model)
-        model.train()
-        if result is not None:
-            step_log.append({"step": step, "value": _json_number(result)})
-
-    if step_callback is not None and global_step == 0:
-        call_back(0)
-
-    def after_step(step: int) -> None:
-        if step_callback is not None and step % step_callback_every == 0:
-            call_back(step)
-        bar.update(1)
-
-    bar = tqdm(total=schedule.total_steps, initial=global_step, disable=not progress, unit="step",
-               desc=f"{recipe.name} α={alpha:g} seed={seed}", file=sys.stderr, dynamic_ncols=True,
-               mininterval=0.1 if sys.stderr.isatty() else 30.0)  # logs: a line every 30 s
-    test_logits = val_logits = None
-    for epoch in range(start["epoch"], schedule.epochs):
-        epoch_began = time.perf_counter()
-        losses, correct, global_step = train_epoch(
-            model, optimizer, objective, recipe, data, generator, epoch, global_step, schedule,
-            after_step=after_step, what=f"run {plan.key} ({recipe.name}, alpha={alpha:g}, seed={seed})")
-        test_logits = predict_logits(model, data.test[0], data.transforms, recipe.eval_batch_size)
-        val_logits = predict_logits(model, data.val[0], data.transforms, recipe.eval_batch_size)
-        entry = {"epoch": epoch + 1, "step": global_step,
-                 "lr": recipe.lr * schedule.factor(global_step - 1),
-                 "train_loss": float(losses.mean()),
-                 "train_accuracy": float(correct) / min(len(losses) * recipe.batch_size, len(train_labels)),
-                 **split_metrics("test", test_logits, data.test[1]),
-                 **split_metrics("val", val_logits, data.val[1]),
-                 "seconds": time.perf_counter() - epoch_began}
-        history.append(entry)
-        bar.set_postfix(epoch=epoch + 1, loss=f"{entry['train_loss']:.3f}",
-                        test_acc=f"{entry.get('test_accuracy', float('nan')):.4f}")
-        write_checkpoint(checkpoint_path, {
-            "format": CHECKPOINT_FORMAT, "engine_version": ENGINE_VERSION, "key": plan.key,
-            "epoch": epoch + 1, "global_step": global_step, "total_steps": schedule.total_steps,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
-            "python_rng": random.getstate(), "numpy_rng": np.random.get_state(),
-            "history": history, "step_log": step_log,
-            "wall_seconds": wall_before + time.perf_counter() - began, "resumes": start["resumes"]})
-    bar.close()
-    if test_logits is None:  # resumed from the final checkpoint: evaluate the finished model
-        test_logits = predict_logits(model, data.test[0], data.transforms, recipe.eval_batch_size)
-        val_logits = predict_logits(model, data.val[0], data.transforms, recipe.eval_batch_size)
-
-    test_labels, val_labels = data.test[1].cpu(), data.val[1].cpu()
-    metrics: dict[str, Any] = {k: v for k, v in history[-1].items() if k.startswith(("test_", "val_", "train_"))}
-    if len(val_labels):
-        temperature = fit_temperature(val_logits, val_labels)
-        metrics.update(val_temperature=temperature,
-                       test_ece_at_val_temperature=expected_calibration_error(test_logits, test_labels,
-                                                                              temperature=temperature),
-                       test_nll_at_val_temperature=negative_log_likelihood(test_logits, test_labels,
-                                                                           temperature=temperature))
-    metrics.update(epochs=schedule.epochs, steps=global_step, train_examples=len(train_labels),
-                   val_examples=len(val_labels), test_examples=len(test_labels),
-                   class_names=data.class_names, history=history, step_log=step_log)
-    arrays = {"test_logits": test_logits.numpy(), "test_labels": test_labels.numpy(),
-              "val_logits": val_logits.numpy(), "val_labels": val_labels.numpy()}
-    for split, (images, labels) in (("train", data.train), ("test", data.test)):
-        features, feature_labels = penultimate_features(model, images, labels, recipe.plot_classes,
-                                                        recipe.features_per_class, data.transforms,
-                                                        recipe.eval_batch_size)
-        arrays[f"{split}_features"], arrays[f"{split}_feature_labels"] = features, feature_labels
-    head = getattr(model, "head", None)
-    if isinstance(head, nn.Linear):
-        arrays["head_weight"] = head.weight.detach().float().cpu().numpy()
-        if head.bias is not None:
-            arrays["head_bias"] = head.bias.detach().float().cpu().numpy()
-    wall = wall_before + time.perf_counter() - began
-    return TrainOutcome(metrics, arrays, provenance(device, wall, resumes=start["resumes"]),
-                        {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    """Train (or resume) the run of ``plan`` to its last step; checkpoints go to ``run_dir``."""
+    return run_training(ClassifierTask(plan, teacher_model), device, run_dir, progress=progress,
+                        step_callback=step_callback, step_callback_every=step_callback_every)

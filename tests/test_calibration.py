@@ -81,6 +81,9 @@ def test_fit_temperature_recovers_planted_temperature(planted):
     fitted = fit_temperature(true_logits * planted, labels)
     assert fitted == pytest.approx(planted, rel=0.05)
     assert fit_temperature(true_logits * planted, labels) == fitted  # deterministic
+    assert fit_temperature(true_logits * planted, labels, device="cpu") == fitted
+    if torch.cuda.is_available():  # the per-epoch token fit runs on the GPU: the same T to rounding
+        assert fit_temperature(true_logits * planted, labels, device="cuda") == pytest.approx(fitted, rel=1e-6)
 
 
 def test_bad_input():

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import lsbook.loop as loop
 import lsbook.train as train
 from lsbook.errors import LsbookError, TrainingDivergedError
 from lsbook.recipes import RECIPES
@@ -225,19 +226,19 @@ def test_a_step_based_run_trains_exactly_its_steps_and_resumes_in_the_partial_ep
     assert [e["lr"] for e in m["history"]] == pytest.approx([1.0, 0.5, 0.5])
     # a run stopped after its second epoch resumes into the partial third and ends the same
     checkpoint = tmp_path / "b" / "runs" / plan_run("fcn-fmnist", 0.1, 0, "smoke", overrides=steps).key / "checkpoint.pt"
-    original_write = train.write_checkpoint
+    original_write = loop.write_checkpoint
 
     def stop_after_two_epochs(path, state):
         original_write(path, state)
         if state["epoch"] == 2:
             raise KeyboardInterrupt
 
-    train.write_checkpoint = stop_after_two_epochs
+    loop.write_checkpoint = stop_after_two_epochs
     try:
         with pytest.raises(KeyboardInterrupt):
             run(tmp_path, "b", overrides=steps)
     finally:
-        train.write_checkpoint = original_write
+        loop.write_checkpoint = original_write
     assert checkpoint.is_file()
     resumed = run(tmp_path, "b", overrides=steps)
     assert resumed.metrics["steps"] == 5

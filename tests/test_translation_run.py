@@ -198,6 +198,7 @@ def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path, device):
                           on_epoch_end=kill_after_first_epoch)
     state = read_checkpoint(tmp_path / "resumed" / "checkpoint.pt", key=plan.key)
     assert (state["cuda_rng"] is not None) == (device.type == "cuda")
+    assert all(state[name] is not None for name in ("torch_rng", "python_rng", "numpy_rng", "generator"))
     if device.type == "cuda":
         torch.cuda.manual_seed_all(12345)  # another process's CUDA state: the checkpoint must restore it
     with deterministic_algorithms(device):
@@ -222,9 +223,9 @@ def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
 
     calls = []
 
-    def spy(logits, labels):
+    def spy(logits, labels, **kwargs):
         calls.append(torch.as_tensor(labels).clone())
-        return real_fit(logits, labels)
+        return real_fit(logits, labels, **kwargs)
 
     real_fit = run_module.fit_temperature
     monkeypatch.setattr(run_module, "fit_temperature", spy)
@@ -234,7 +235,9 @@ def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
                                                          Tokenizer.load(tmp_path / "run" / "tokenizer.de.json")))
     labels = {split: teacher_forced_logits(outcome.model, eval_batches(corpus, split, 64, torch.device("cpu"))).labels
               for split in ("val", "test")}
-    assert len(calls) == 1 and torch.equal(calls[0], labels["val"]) and not torch.equal(calls[0], labels["test"])
+    # once per epoch (the history) and once for the record: always on val
+    assert len(calls) == 2 and all(torch.equal(c, labels["val"]) for c in calls)
+    assert not torch.equal(calls[0], labels["test"])
     assert outcome.metrics["val_tokens"] == len(labels["val"]) != outcome.metrics["test_tokens"]
 
 
@@ -256,6 +259,11 @@ def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkey
     corpus = build_corpus(toy_splits(), 300, tokenizers=(translator.source_tokenizer, translator.target_tokenizer))
     assert m["test_tokens"] == sum(len(t) + 1 for _, t in corpus.ids["test"])  # every real token and EOS
     assert len(m["history"]) == 2
+    for entry in m["history"]:  # per epoch: train loss and val token NLL, accuracy, ECE, fitted T
+        assert {"train_loss", "val_nll", "val_accuracy", "val_ece", "val_temperature"} <= set(entry)
+    last = m["history"][-1]  # the last epoch's val pass is the record's
+    assert (last["val_nll"], last["val_ece"], last["val_temperature"]) == (m["val_nll"], m["val_ece"],
+                                                                          m["val_temperature"])
     # compact: bins and curves only, no vocabulary-wide logits
     assert all(np.asarray(record.arrays[name]).size <= 3 * 16 for name in record.arrays)
     assert record.arrays["test_bins_counts"].shape == (3, 15)

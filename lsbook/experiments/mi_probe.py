@@ -102,7 +102,7 @@ def logit_differences(model: nn.Module, probe: ProbeSet, augment: Augment, draws
 class MutualInformationProbe:
     """A training ``step_callback(step, model)`` returning Î (nats) of the model at that step.
 
-    lsbook.train calls it at step 0 and every k steps (eval mode, no_grad, RNG states restored)
+    lsbook.loop calls it at step 0 and every k steps (eval mode, no_grad, RNG states restored)
     and keeps what it returns in the run's ``metrics["step_log"]``, checkpointed with the run.
     """
 

@@ -9,9 +9,12 @@ record, or trains the run (resuming from its last checkpoint), evaluates it
 Training: label-smoothed cross-entropy over the target vocabulary, padding ignored
 (:func:`lsbook.losses.label_smoothing_cross_entropy` with ``ignore_index=PAD_ID``), Adam as the
 recipe says (PyTorch's translation example: lr 1e-4, betas 0.9/0.98, eps 1e-9, batch 128,
-18 epochs). A checkpoint is written atomically after every epoch, with the CPU and (on a GPU) CUDA
-random states that dropout draws from; a killed run resumes from it and ends as an uninterrupted
-one would.
+18 epochs). It trains in the one loop (:mod:`lsbook.loop`: seeding, optimiser, divergence check,
+a checkpoint after every epoch with every random state, exact resume) as a :class:`TranslationTask`;
+a killed run resumes from its checkpoint and ends as an uninterrupted one would. Each epoch's ``history`` entry keeps the mean train loss and, on val under teacher
+forcing, the token NLL, accuracy, ECE at T = 1 and the fitted temperature
+(:func:`lsbook.translation.evaluation.epoch_validation`): where val NLL bottoms out, and whether
+the model grows overconfident (T > 1).
 
 The record stays compact: per temperature T the token-level ECE, NLL, accuracy and
 reliability bins and the beam-search BLEU on val and test; the temperature fitted on *val* token
@@ -24,30 +27,26 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from lsbook.data.text import PAD_ID, bucket_batches
-from lsbook.errors import TrainingDivergedError
+from lsbook.loop import Trained, TrainOutcome, run_training
 from lsbook.losses import label_smoothing_cross_entropy
 from lsbook.recipes import Recipe
-from lsbook.runtime import (CHECKPOINT_FORMAT, deterministic_algorithms, exclusive_lock,
-                            pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
-from lsbook.provenance import check_clean_tree, code_version, provenance
+from lsbook.runtime import deterministic_algorithms, exclusive_lock, pick_device, run_directory, write_run_config
+from lsbook.provenance import check_clean_tree
 from lsbook.store import Record, Store
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
-from lsbook.translation.evaluation import eval_batches, evaluate_translation
-from lsbook.translation.metrics import teacher_forced_logits, token_calibration
+from lsbook.translation.evaluation import epoch_validation, evaluate_translation
 from lsbook.translation.settings import (RECIPE, TranslationPlan, TranslationSettings, plan_translation_run)
 
 
-# --- Training -------------------------------------------------------------------------------------
+# --- The Transformer as a task of the one loop ---------------------------------------------------
 
 def build_model(recipe: Recipe, corpus: TranslationCorpus) -> torch.nn.Module:
     """The recipe's transformer sized for the corpus's two vocabularies."""
@@ -57,16 +56,6 @@ def build_model(recipe: Recipe, corpus: TranslationCorpus) -> torch.nn.Module:
                  src_vocab=corpus.source_tokenizer.vocab_size, pad_id=PAD_ID, **recipe.model_kwargs)
 
 
-def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """Adam (the recipe's lr, betas, eps) or SGD, with the recipe's weight decay on every parameter."""
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.adam_betas,
-                                eps=recipe.adam_eps, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                           dampening=recipe.dampening, nesterov=recipe.nesterov,
-                           weight_decay=recipe.weight_decay)
-
-
 def sequence_loss(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, alpha: float) -> torch.Tensor:
     """Label-smoothed cross-entropy of predicting tgt[:, 1:] from tgt[:, :-1], padding ignored."""
     logits = model(src, tgt[:, :-1])                                              # [B, T-1, V]
@@ -74,7 +63,7 @@ def sequence_loss(model: torch.nn.Module, src: torch.Tensor, tgt: torch.Tensor, 
 
 
 def batch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The shuffling generator of one epoch: fixed by (seed, epoch), so resuming needs no state."""
+    """The shuffling generator of one epoch: fixed by (seed, epoch), as the committed runs drew it."""
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
 
 
@@ -95,81 +84,67 @@ def prepare_corpus(plan: TranslationPlan, run_dir: Path, data_root: str | os.Pat
     return corpus
 
 
-@dataclass
-class TranslationOutcome:
-    metrics: dict[str, Any]
-    arrays: dict[str, np.ndarray]
-    provenance: dict[str, Any]
-    model: torch.nn.Module = field(repr=False)
+class TranslationTask:
+    """A translation run as a :class:`lsbook.loop.Task`: Multi30k sentence pairs in length-bucketed
+    batches, label-smoothed token cross-entropy, a teacher-forced val pass after every epoch, and
+    the record of :func:`lsbook.translation.evaluation.evaluate_translation` at the end."""
+
+    def __init__(self, plan: TranslationPlan, run_dir: Path, data_root: str | os.PathLike | None = None,
+                 progress: bool = True):
+        self.plan, self.run_dir, self.data_root, self.progress = plan, run_dir, data_root, progress
+        self.key, self.recipe = plan.key, plan.recipe
+        self.alpha, self.seed = plan.config["alpha"], plan.config["seed"]
+
+    def load_data(self, device: torch.device, checkpoint: dict[str, Any] | None) -> int:
+        self.device = device
+        self.corpus = prepare_corpus(self.plan, self.run_dir, self.data_root, checkpoint)
+        return len(self.corpus.ids["train"])
+
+    def build_model(self) -> torch.nn.Module:
+        return build_model(self.recipe, self.corpus).to(self.device)
+
+    def batches(self, epoch: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(src [B, S], tgt [B, T]) batches of similar lengths, shuffled by :func:`batch_generator`
+        (not the loop's ``generator``: the committed runs were drawn so)."""
+        self.sentences: list[int] = []  # per step: sentences in the batch (the train loss's weights)
+        return bucket_batches(self.corpus.ids["train"], self.recipe.batch_size, batch_generator(self.seed, epoch))
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        src, tgt = (t.to(self.device) for t in batch)
+        self.sentences.append(len(src))
+        return sequence_loss(model, src, tgt, self.alpha) * self.recipe.loss_multiplier
+
+    def train_metrics(self, losses: torch.Tensor) -> dict[str, float]:
+        """The mean per-token loss of the epoch's batches, weighted by their sentences."""
+        total, count = 0.0, 0
+        for loss, sentences in zip(losses.tolist(), self.sentences):
+            total, count = total + loss * sentences, count + sentences
+        return {"train_loss": total / count}
+
+    def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
+        began = time.time()
+        return {**epoch_validation(model, self.corpus, self.plan.settings, self.device),
+                "val_seconds": time.time() - began}
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {"fingerprints": self.corpus.fingerprints}
+
+    def final_outputs(self, model: torch.nn.Module, trained: Trained) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        began = time.time()
+        metrics, arrays = evaluate_translation(model, self.corpus, self.plan.settings, self.device,
+                                               progress=self.progress)
+        metrics.update(history=trained.history, train_seconds=sum(e["seconds"] for e in trained.history),
+                       eval_seconds=time.time() - began)
+        return metrics, arrays
 
 
 def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path, *,
                       data_root: str | os.PathLike | None = None, progress: bool = True,
-                      on_epoch_end: Callable[[int], None] | None = None) -> TranslationOutcome:
+                      on_epoch_end: Callable[[int], None] | None = None) -> TrainOutcome:
     """Train (or resume) the run in ``run_dir``, then evaluate it; ``on_epoch_end(epoch)`` is called
     after each epoch's checkpoint is written (tests use it to interrupt a run)."""
-    started = time.time()
-    code_version()  # the commit this process runs, taken now (provenance reads it at the end)
-    alpha, seed, recipe = plan.config["alpha"], plan.config["seed"], plan.recipe
-    run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = run_dir / "checkpoint.pt"
-    checkpoint = read_checkpoint(checkpoint_path, key=plan.key)
-    corpus = prepare_corpus(plan, run_dir, data_root, checkpoint)
-
-    torch.manual_seed(seed)  # initialisation and dropout
-    model = build_model(recipe, corpus).to(device)
-    optimizer = make_optimizer(model, recipe)
-    history: list[dict[str, Any]] = []
-    start_epoch, train_seconds = 0, 0.0
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["rng"])
-        if device.type == "cuda" and checkpoint.get("cuda_rng") is not None:  # dropout on the GPU
-            torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
-        start_epoch, history, train_seconds = checkpoint["epoch"], checkpoint["history"], checkpoint["train_seconds"]
-        _log(progress, f"resuming {plan.key} after epoch {start_epoch}")
-
-    for epoch in range(start_epoch, recipe.epochs):
-        epoch_start = time.time()
-        model.train()
-        total, count = 0.0, 0
-        batches = bucket_batches(corpus.ids["train"], recipe.batch_size, batch_generator(seed, epoch))
-        steps = -(-len(corpus.ids["train"]) // recipe.batch_size)
-        for src, tgt in tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{recipe.epochs}",
-                             disable=not progress, leave=False):
-            src, tgt = src.to(device), tgt.to(device)
-            loss = sequence_loss(model, src, tgt, alpha) * recipe.loss_multiplier
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(f"training loss became {loss.item()} in epoch {epoch + 1} of run "
-                                            f"{plan.key} (alpha={alpha}, lr={recipe.lr}); lower the lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if recipe.grad_clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip_norm)
-            optimizer.step()
-            total, count = total + float(loss.detach()) * len(src), count + len(src)
-        val = token_calibration(teacher_forced_logits(model, eval_batches(corpus, "val", plan.settings.eval_batch_size,
-                                                                          device)), 1.0, plan.settings.n_bins)
-        train_seconds += time.time() - epoch_start
-        history.append({"epoch": epoch + 1, "train_loss": total / count, "val_nll": val.nll,
-                        "val_accuracy": val.accuracy, "val_ece": val.ece, "seconds": time.time() - epoch_start})
-        _log(progress, f"epoch {epoch + 1}/{recipe.epochs}: train loss {total / count:.4f}, val NLL "
-                       f"{val.nll:.4f}, val token accuracy {val.accuracy:.4f} ({time.time() - epoch_start:.0f} s)")
-        write_checkpoint(checkpoint_path, {
-            "format": CHECKPOINT_FORMAT, "key": plan.key, "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None, "history": history,
-            "train_seconds": train_seconds, "fingerprints": corpus.fingerprints})
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
-
-    eval_start = time.time()
-    metrics, arrays = evaluate_translation(model, corpus, plan.settings, device, progress=progress)
-    metrics["history"] = history
-    metrics["train_seconds"] = train_seconds
-    metrics["eval_seconds"] = time.time() - eval_start
-    return TranslationOutcome(metrics, arrays, provenance(device, time.time() - started), model)
+    return run_training(TranslationTask(plan, run_dir, data_root, progress), device, run_dir,
+                        progress=progress, on_epoch_end=on_epoch_end)
 
 
 # --- The public entry point -----------------------------------------------------------------------
@@ -206,7 +181,3 @@ def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Stor
                                       provenance={**outcome.provenance, **dirty}, arrays=outcome.arrays))
     return stored
 
-
-def _log(enabled: bool, message: str) -> None:
-    if enabled:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
