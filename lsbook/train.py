@@ -11,10 +11,13 @@ for distillation students). The loop (seed Section 2.2 for the recipes' meaning)
   distillation loss (Section 6, Eq. 2) against a teacher's logits on the very same batch;
 - per-layer learning rates, linear / step schedules computed from the step count, SGD (momentum,
   dampening, Nesterov) or Adam, weight decay on the recipe's layers, gradient-norm clipping;
-- after every epoch: test and validation accuracy / NLL / ECE (lsbook.calibration), and a
-  checkpoint with every state the rest of the run depends on (weights, optimiser, generator, RNGs,
-  history), written to a temporary file and renamed. A run killed at any moment restarts from the
-  last checkpoint and ends bitwise equal to an uninterrupted run (tests/test_train.py).
+- after every epoch: test and validation accuracy / NLL / ECE (lsbook.calibration; the splits'
+  inputs preprocessed once per run, lsbook.evaluation.evaluate_splits); then, on the cadence of
+  lsbook.runtime.CheckpointCadence (after the last epoch, and otherwise so that at most ~60 s of
+  training, ``$LSBOOK_CHECKPOINT_SECONDS``, is ever unsaved), a checkpoint with every state the rest
+  of the run depends on (weights, optimiser, generator, RNGs, history), written to a temporary file
+  and renamed. A run killed at any moment restarts from its last checkpoint and ends bitwise equal
+  to an uninterrupted run (tests/test_train.py, tests/test_train_checkpoints.py).
 
 Checkpoints live in ``$LSBOOK_RUNS`` or ``<repo>/runs/<key>/`` (not committed); finished runs go to
 the results store (:mod:`lsbook.store`). The parts: :mod:`lsbook.run_data` (splits in memory),
@@ -41,14 +44,15 @@ from tqdm.auto import tqdm
 
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError, TrainingDivergedError
-from lsbook.evaluation import penultimate_features, predict_logits, split_metrics
+from lsbook.evaluation import evaluate_splits, evaluation_splits, penultimate_features
 from lsbook.optimisation import make_objective, make_optimizer
 from lsbook.profiles import PROFILES, resolve
 from lsbook.recipes import Recipe, json_ready
 from lsbook.run_data import RunData, load_run_data
 from lsbook.schedule import Schedule, schedule_of
-from lsbook.runtime import (CHECKPOINT_FORMAT, default_runs_root, deterministic_algorithms, exclusive_lock,
-                            pick_device, read_checkpoint, run_directory, write_checkpoint, write_run_config)
+from lsbook.runtime import (CHECKPOINT_FORMAT, CheckpointCadence, default_runs_root, deterministic_algorithms,
+                            exclusive_lock, pick_device, read_checkpoint, run_directory, write_checkpoint,
+                            write_run_config)
 from lsbook.provenance import check_clean_tree, code_version, provenance
 from lsbook.store import Record, Store, config_key
 from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
@@ -360,24 +364,26 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
     bar = tqdm(total=schedule.total_steps, initial=global_step, disable=not progress, unit="step",
                desc=f"{recipe.name} α={alpha:g} seed={seed}", file=sys.stderr, dynamic_ncols=True,
                mininterval=0.1 if sys.stderr.isatty() else 30.0)  # logs: a line every 30 s
-    test_logits = val_logits = None
+    evaluated = evaluation_splits({"test": data.test, "val": data.val}, data.transforms)  # preprocessed once
+    cadence = CheckpointCadence()
+    logits = None
     for epoch in range(start["epoch"], schedule.epochs):
         epoch_began = time.perf_counter()
         losses, correct, global_step = train_epoch(
             model, optimizer, objective, recipe, data, generator, epoch, global_step, schedule,
             after_step=after_step, what=f"run {plan.key} ({recipe.name}, alpha={alpha:g}, seed={seed})")
-        test_logits = predict_logits(model, data.test[0], data.transforms, recipe.eval_batch_size)
-        val_logits = predict_logits(model, data.val[0], data.transforms, recipe.eval_batch_size)
+        logits, split_entries = evaluate_splits(model, evaluated, recipe.eval_batch_size)
         entry = {"epoch": epoch + 1, "step": global_step,
                  "lr": recipe.lr * schedule.factor(global_step - 1),
                  "train_loss": float(losses.mean()),
                  "train_accuracy": float(correct) / min(len(losses) * recipe.batch_size, len(train_labels)),
-                 **split_metrics("test", test_logits, data.test[1]),
-                 **split_metrics("val", val_logits, data.val[1]),
+                 **split_entries,
                  "seconds": time.perf_counter() - epoch_began}
         history.append(entry)
         bar.set_postfix(epoch=epoch + 1, loss=f"{entry['train_loss']:.3f}",
                         test_acc=f"{entry.get('test_accuracy', float('nan')):.4f}")
+        if not cadence.due(entry["seconds"], last=epoch + 1 == schedule.epochs):
+            continue
         write_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT, "engine_version": ENGINE_VERSION, "key": plan.key,
             "epoch": epoch + 1, "global_step": global_step, "total_steps": schedule.total_steps,
@@ -388,10 +394,11 @@ def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
             "python_rng": random.getstate(), "numpy_rng": np.random.get_state(),
             "history": history, "step_log": step_log,
             "wall_seconds": wall_before + time.perf_counter() - began, "resumes": start["resumes"]})
+        cadence.written()
     bar.close()
-    if test_logits is None:  # resumed from the final checkpoint: evaluate the finished model
-        test_logits = predict_logits(model, data.test[0], data.transforms, recipe.eval_batch_size)
-        val_logits = predict_logits(model, data.val[0], data.transforms, recipe.eval_batch_size)
+    if logits is None:  # resumed from the final checkpoint: evaluate the finished model
+        logits, _ = evaluate_splits(model, evaluated, recipe.eval_batch_size)
+    test_logits, val_logits = logits["test"], logits["val"]
 
     test_labels, val_labels = data.test[1].cpu(), data.val[1].cpu()
     metrics: dict[str, Any] = {k: v for k, v in history[-1].items() if k.startswith(("test_", "val_", "train_"))}
