@@ -183,6 +183,8 @@ def epoch_ratios(args) -> None:
     eval_gemms = forward_gemms(recipe.eval_batch_size, shapes)
 
     splits, prepare, _ = timed(lambda: evaluation_splits({"test": data.test, "val": data.val}, data.transforms))
+    images = data.train[0][: recipe.batch_size]  # the transforms alone: what the augmentation costs per epoch
+    _, augment, _ = timed(lambda: [data.transforms.train(images, generator) for _ in range(steps)])
     schedule = schedule_of(recipe.replace(epochs=args.rounds + 1), examples)
     train_epoch(model, optimizer, objective, recipe, data, generator, 0, 0, schedule)  # warm-up
     evaluate_splits(model, splits, recipe.eval_batch_size)
@@ -191,7 +193,8 @@ def epoch_ratios(args) -> None:
           f"(batch {recipe.batch_size}, {steps} steps), {evaluated_examples} evaluated (batch "
           f"{recipe.eval_batch_size}); {torch.get_num_threads()} thread(s); matmul work per epoch "
           f"{train_flops / 1e9:.1f} GFLOP training + {eval_flops / 1e9:.1f} GFLOP evaluation")
-    print(f"evaluated splits preprocessed once per run: {prepare:.3f} s")
+    print(f"augmentation alone: {augment:.2f} s per epoch; evaluated splits preprocessed once per run: "
+          f"{prepare:.3f} s")
     rows = []
     for round_ in range(1, args.rounds + 1):
         before = measure_gemm_rate(train_gemms, args.gemm_seconds), measure_gemm_rate(eval_gemms, args.gemm_seconds)
