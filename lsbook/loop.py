@@ -67,8 +67,9 @@ class Task(Protocol):
         """The network on the device, initialised from torch's global RNG (seeded by the loop)."""
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[Any]:
-        """Epoch ``epoch``'s training batches in order (random draws only from ``generator``);
-        starts the epoch's training statistics afresh."""
+        """Epoch ``epoch``'s training batches in order, at least the schedule's steps per epoch (random
+        draws from ``generator``, or from a source the task fixes itself); starts the epoch's
+        training statistics afresh."""
 
     def loss(self, model: nn.Module, batch: Any) -> torch.Tensor:
         """The scalar loss of one batch in train mode (× the recipe's loss multiplier); may add to
@@ -80,11 +81,11 @@ class Task(Protocol):
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Metrics of the model after an epoch, for the history (validation; test for classifiers)."""
 
-    def final_outputs(self, model: nn.Module, trained: "Trained") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The record's metrics and arrays of the trained model."""
-
     def checkpoint_extras(self) -> dict[str, Any]:
         """What the task itself needs from a checkpoint to resume (e.g. tokenizer fingerprints)."""
+
+    def final_outputs(self, model: nn.Module, trained: "Trained") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The record's metrics and arrays of the trained model."""
 
 
 @dataclass
@@ -155,7 +156,10 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, task: Task, 
     losses = torch.zeros(steps, device=device)  # [S]
     batches = task.batches(epoch, generator)
     for step in range(steps):
-        batch = next(batches)
+        batch = next(batches, None)
+        if batch is None:  # a task that disagrees with the schedule: a bug, not a user's error
+            raise RuntimeError(f"{type(task).__name__} gave {step} batches in epoch {epoch + 1}; "
+                               f"the schedule has {steps}")
         factor = schedule.factor(global_step)
         for group, multiplier in zip(optimizer.param_groups, lr_multipliers):
             group["lr"] = recipe.lr * multiplier * factor
