@@ -10,11 +10,13 @@
   every optimiser step from the schedule (:mod:`lsbook.schedule`), gradient-norm clipping;
 - the divergence check (a NaN or infinite loss stops the run, naming epoch and step);
 - the per-epoch history: step, lr, the task's training and evaluation metrics, seconds;
-- a checkpoint after every epoch, written atomically, with every state the rest of the run depends
-  on — weights, optimiser, the data generator and the torch (CPU and CUDA), Python and NumPy random
-  states — and resuming from it. A run killed at any moment restarts from its last checkpoint and
-  ends bitwise equal to an uninterrupted run (tests/test_loop.py, test_train.py,
-  test_translation_run.py);
+- a checkpoint, written atomically, with every state the rest of the run depends on — weights,
+  optimiser, the data generator and the torch (CPU and CUDA), Python and NumPy random states — and
+  resuming from it. It is written on the cadence of lsbook.runtime.CheckpointCadence: after the last
+  epoch, and otherwise so that at most ~60 s of training (``$LSBOOK_CHECKPOINT_SECONDS``; 0 = every
+  epoch) is ever unsaved. A run killed at any moment restarts from its last checkpoint and ends
+  bitwise equal to an uninterrupted run (tests/test_loop.py, test_train.py,
+  test_train_checkpoints.py, test_translation_run.py);
 - the step callback (probes that watch training without changing it).
 
 A task supplies the rest: data, model, the loss of a batch, per-epoch evaluation, the final record.
@@ -43,7 +45,7 @@ from lsbook.errors import TrainingDivergedError
 from lsbook.optimisation import make_optimizer
 from lsbook.provenance import code_version, provenance
 from lsbook.recipes import Recipe
-from lsbook.runtime import CHECKPOINT_FORMAT, read_checkpoint, write_checkpoint
+from lsbook.runtime import CHECKPOINT_FORMAT, CheckpointCadence, read_checkpoint, write_checkpoint
 from lsbook.schedule import Schedule, schedule_of
 
 StepCallback = Callable[[int, nn.Module], Any]
@@ -224,13 +226,14 @@ def _upgraded(state: dict[str, Any], schedule: Schedule) -> dict[str, Any]:
 def run_training(task: Task, device: torch.device, run_dir: Path, *, progress: bool = True,
                  step_callback: StepCallback | None = None, step_callback_every: int = 1,
                  on_epoch_end: Callable[[int], None] | None = None) -> TrainOutcome:
-    """Train (or resume) ``task``'s run to its last step, checkpointing to ``run_dir`` after every
-    epoch, and return its final outputs.
+    """Train (or resume) ``task``'s run to its last step, checkpointing to ``run_dir`` on the
+    :class:`lsbook.runtime.CheckpointCadence` (always after the last epoch), and return its final outputs.
 
     ``step_callback(step, model)`` is called at step 0 and every ``step_callback_every`` steps, in
     eval mode under no_grad with the RNG states restored afterwards, so it cannot change the
     trajectory; what it returns (numbers) is kept in ``step_log``. ``on_epoch_end(epoch)`` is
-    called after each epoch's checkpoint is written (tests use it to interrupt a run).
+    called at the end of each epoch, after its checkpoint if one is written (tests use it to
+    interrupt a run).
     """
     recipe, seed = task.recipe, task.seed
     code_version()  # the commit this process runs, taken now (provenance reads it at the end)
@@ -281,6 +284,7 @@ def run_training(task: Task, device: torch.device, run_dir: Path, *, progress: b
     bar = tqdm(total=schedule.total_steps, initial=global_step, disable=not progress, unit="step",
                desc=f"{recipe.name} α={task.alpha:g} seed={seed}", file=sys.stderr, dynamic_ncols=True,
                mininterval=0.1 if sys.stderr.isatty() else 30.0)  # logs: a line every 30 s
+    cadence = CheckpointCadence()
     for epoch in range(start["epoch"], schedule.epochs):
         epoch_began = time.perf_counter()
         losses, global_step = train_epoch(model, optimizer, task, schedule, generator, epoch, global_step,
@@ -293,13 +297,15 @@ def run_training(task: Task, device: torch.device, run_dir: Path, *, progress: b
             shown = {k: v for k, v in entry.items() if k.endswith(("loss", "accuracy", "nll", "temperature"))}
             bar.write(f"epoch {epoch + 1}/{schedule.epochs}: "
                       + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) + f" ({entry['seconds']:.0f} s)")
-        write_checkpoint(checkpoint_path, {
-            "format": CHECKPOINT_FORMAT, "engine_version": ENGINE_VERSION, "key": task.key,
-            "epoch": epoch + 1, "global_step": global_step, "total_steps": schedule.total_steps,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            **random_states(generator, device), **task.checkpoint_extras(),
-            "history": history, "step_log": step_log,
-            "wall_seconds": wall_before + time.perf_counter() - began, "resumes": start["resumes"]})
+        if cadence.due(entry["seconds"], last=epoch + 1 == schedule.epochs):
+            write_checkpoint(checkpoint_path, {
+                "format": CHECKPOINT_FORMAT, "engine_version": ENGINE_VERSION, "key": task.key,
+                "epoch": epoch + 1, "global_step": global_step, "total_steps": schedule.total_steps,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                **random_states(generator, device), **task.checkpoint_extras(),
+                "history": history, "step_log": step_log,
+                "wall_seconds": wall_before + time.perf_counter() - began, "resumes": start["resumes"]})
+            cadence.written()
         if on_epoch_end is not None:
             on_epoch_end(epoch)
     bar.close()

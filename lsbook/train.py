@@ -11,8 +11,9 @@ schedule, divergence check, history, checkpoints with every random state, exact 
   algorithms on;
 - loss = label-smoothing cross-entropy (Section 1.1) × the recipe's loss multiplier, or a
   distillation loss (Section 6, Eq. 2) against a teacher's logits on the very same batch;
-- after every epoch: test and validation accuracy / NLL / ECE (lsbook.calibration); at the end the
-  temperature fitted on val, the logits, penultimate features and the head's weights.
+- after every epoch: test and validation accuracy / NLL / ECE (lsbook.calibration; the splits'
+  inputs preprocessed once per run, lsbook.evaluation.evaluate_splits); at the end the temperature
+  fitted on val, the logits, penultimate features and the head's weights.
 
 Checkpoints live in ``$LSBOOK_RUNS`` or ``<repo>/runs/<key>/`` (not committed); finished runs go to
 the results store (:mod:`lsbook.store`). The parts: :mod:`lsbook.run_data` (splits in memory),
@@ -34,7 +35,7 @@ from torch import nn
 
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError
-from lsbook.evaluation import penultimate_features, predict_logits, split_metrics
+from lsbook.evaluation import evaluate_splits, evaluation_splits, penultimate_features
 from lsbook.loop import StepCallback, Trained, TrainOutcome, run_training
 from lsbook.optimisation import make_objective
 from lsbook.profiles import PROFILES, resolve
@@ -259,6 +260,8 @@ class ClassifierTask:
         if len(self.data.train[1]) == 0:
             raise LsbookError(f"recipe {self.recipe.name!r}: the training split is empty")
         self.objective = make_objective(self.recipe, self.alpha, self.plan.config["distill"], self.teacher_model)
+        self.evaluated = evaluation_splits({"test": self.data.test, "val": self.data.val},
+                                           self.data.transforms)  # preprocessed once per run
         return len(self.data.train[1])
 
     def build_model(self) -> nn.Module:
@@ -289,11 +292,9 @@ class ClassifierTask:
         return {"train_loss": float(losses.mean()), "train_accuracy": float(self.correct) / self.seen}
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        data, batch_size = self.data, self.recipe.eval_batch_size
-        test_logits = predict_logits(model, data.test[0], data.transforms, batch_size)
-        val_logits = predict_logits(model, data.val[0], data.transforms, batch_size)
-        self.logits = (test_logits, val_logits)
-        return {**split_metrics("test", test_logits, data.test[1]), **split_metrics("val", val_logits, data.val[1])}
+        logits, metrics = evaluate_splits(model, self.evaluated, self.recipe.eval_batch_size)
+        self.logits = (logits["test"], logits["val"])
+        return metrics
 
     def checkpoint_extras(self) -> dict[str, Any]:
         return {}

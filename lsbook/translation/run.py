@@ -10,7 +10,7 @@ Training: label-smoothed cross-entropy over the target vocabulary, padding ignor
 (:func:`lsbook.losses.label_smoothing_cross_entropy` with ``ignore_index=PAD_ID``), Adam as the
 recipe says (PyTorch's translation example: lr 1e-4, betas 0.9/0.98, eps 1e-9, batch 128,
 18 epochs). It trains in the one loop (:mod:`lsbook.loop`: seeding, optimiser, divergence check,
-a checkpoint after every epoch with every random state, exact resume) as a :class:`TranslationTask`;
+checkpoints with every random state on the loop's cadence, always after the last epoch, exact resume) as a :class:`TranslationTask`;
 a killed run resumes from its checkpoint and ends as an uninterrupted one would. Each epoch's ``history`` entry keeps the mean train loss and, on val under teacher
 forcing, the token NLL, accuracy, ECE at T = 1 and the fitted temperature
 (:func:`lsbook.translation.evaluation.epoch_validation`): where val NLL bottoms out, and whether
@@ -142,7 +142,7 @@ def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path
                       data_root: str | os.PathLike | None = None, progress: bool = True,
                       on_epoch_end: Callable[[int], None] | None = None) -> TrainOutcome:
     """Train (or resume) the run in ``run_dir``, then evaluate it; ``on_epoch_end(epoch)`` is called
-    after each epoch's checkpoint is written (tests use it to interrupt a run)."""
+    at the end of each epoch, after its checkpoint if one is written (tests use it to interrupt a run)."""
     return run_training(TranslationTask(plan, run_dir, data_root, progress), device, run_dir,
                         progress=progress, on_epoch_end=on_epoch_end)
 
