@@ -1,6 +1,6 @@
 """Benchmark: an FCN epoch on Fashion-MNIST against this machine's matmul floor, and grid throughput.
 
-Three numbers (issue 13, item 9):
+Three numbers:
 
 (a) training-only ratio: one training epoch (``lsbook.loop.train_epoch`` on a
     ``lsbook.train.ClassifierTask``: gather, augmentation, loss, backward, optimiser) / the floor of
