@@ -14,7 +14,8 @@ from lsbook.profiles import resolve
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
 from lsbook.translation.corpus import build_corpus, check_fingerprints, load_corpus
-from lsbook.translation.metrics import teacher_forced_logits
+from lsbook.translation.metrics import (TokenLogits, bleu_from_statistics, corpus_bleu, sentence_bleu_statistics,
+                                        sentence_nll, teacher_forced_logits)
 from lsbook.translation.evaluation import eval_batches
 from lsbook.translation.run import ensure_translation_run, train_translation
 from lsbook.translation.settings import (FINE_RANGE, FINE_STEP, TranslationSettings, plan_translation_run,
@@ -264,8 +265,10 @@ def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkey
     last = m["history"][-1]  # the last epoch's val pass is the record's
     assert (last["val_nll"], last["val_ece"], last["val_temperature"]) == (m["val_nll"], m["val_ece"],
                                                                           m["val_temperature"])
-    # compact: bins and curves only, no vocabulary-wide logits
-    assert all(np.asarray(record.arrays[name]).size <= 3 * 16 for name in record.arrays)
+    # compact: bins and curves, and a few numbers per test sentence; no vocabulary-wide logits
+    sentences = len(corpus.ids["test"])
+    assert all(np.asarray(record.arrays[name]).size <= (10 * sentences if name.startswith("test_sentence_") else 3 * 16)
+               for name in record.arrays)
     assert record.arrays["test_bins_counts"].shape == (3, 15)
     assert record.arrays["test_bins_counts"][1].sum() == m["test_tokens"]
     json.dumps(m)
@@ -321,7 +324,8 @@ def test_evaluation_keeps_cased_and_uncased_bleu_of_the_same_hypotheses(monkeypa
     torch.manual_seed(0)
     model = build("transformer", corpus.target_tokenizer.vocab_size, src_vocab=corpus.source_tokenizer.vocab_size,
                   pad_id=PAD_ID, **tiny_recipe().model_kwargs)
-    metrics, _ = evaluation.evaluate_translation(model, corpus, TINY_SETTINGS, torch.device("cpu"), progress=False)
+    metrics, arrays = evaluation.evaluate_translation(model, corpus, TINY_SETTINGS, torch.device("cpu"),
+                                                      progress=False)
     assert "case:mixed" in metrics["bleu_signature"] and "case:lc" in metrics["bleu_uncased_signature"]
     # the uncased scores rescore the beam-search hypotheses at T = 1 of each split, lowercased
     assert [(refs == corpus.references(split), lowercase) for split, (_, refs, lowercase, _) in
@@ -331,6 +335,31 @@ def test_evaluation_keeps_cased_and_uncased_bleu_of_the_same_hypotheses(monkeypa
     assert [e["hypothesis"] for e in metrics["examples"]] == test_hypotheses[:TINY_SETTINGS.num_examples]
     for split in ("val", "test"):
         assert 0 <= metrics[f"{split}_bleu"] <= metrics[f"{split}_bleu_uncased"] <= 100
+    # the per-sentence arrays add up to the record's corpus numbers (what a bootstrap resamples)
+    assert bleu_from_statistics(arrays["test_sentence_bleu_stats"]) == pytest.approx(metrics["test_bleu"], abs=1e-9)
+    assert bleu_from_statistics(arrays["test_sentence_bleu_uncased_stats"], lowercase=True) == pytest.approx(
+        metrics["test_bleu_uncased"], abs=1e-9)
+    assert arrays["test_sentence_tokens"].sum() == metrics["test_tokens"]
+    assert arrays["test_sentence_nll"].sum() / arrays["test_sentence_tokens"].sum() == pytest.approx(
+        metrics["test_nll"], rel=1e-5)
+
+
+def test_sentence_statistics_add_up_and_check_their_input():
+    hypotheses, references = ["the cat sat on the mat", "a dog ran"], ["the cat sat on a mat", "the dog ran away"]
+    rows = sentence_bleu_statistics(hypotheses, references)
+    assert rows.shape == (2, 10) and rows[0, :2].tolist() == [6, 6]
+    assert bleu_from_statistics(rows) == pytest.approx(corpus_bleu(hypotheses, references).score, abs=1e-9)
+    assert bleu_from_statistics(rows[:1]) == pytest.approx(corpus_bleu(hypotheses[:1], references[:1]).score, abs=1e-9)
+    with pytest.raises(LsbookError, match="2 hypotheses for 1 references"):
+        sentence_bleu_statistics(hypotheses, references[:1])
+    logits = torch.randn(5, 7)
+    labels = torch.tensor([1, 2, 3, 4, 5])
+    tokens = TokenLogits(logits, labels)
+    per_sentence = sentence_nll(tokens, [2, 3])
+    expected = torch.nn.functional.cross_entropy(logits, labels, reduction="none").double()
+    assert per_sentence == pytest.approx([float(expected[:2].sum()), float(expected[2:].sum())], rel=1e-6)
+    with pytest.raises(LsbookError, match="5 token logits"):
+        sentence_nll(tokens, [2, 2])
 
 
 def test_recipe_vocabulary_yields_to_the_profile():

@@ -18,7 +18,8 @@ from lsbook.data.text import bucket_batches
 from lsbook.translation.corpus import TranslationCorpus
 from lsbook.translation.decoding import translate
 from lsbook.translation.metrics import (BleuScore, TokenLogits, bleu_of_ids, calibration_curve, corpus_bleu,
-                                        teacher_forced_logits, token_calibration)
+                                        sentence_bleu_statistics, sentence_nll, teacher_forced_logits,
+                                        token_calibration)
 from lsbook.translation.settings import TranslationSettings
 
 
@@ -76,6 +77,9 @@ def evaluate_translation(model, corpus: TranslationCorpus, settings: Translation
     curves = {split: calibration_curve(tokens[split], settings.temperatures, settings.n_bins)
               for split in ("val", "test")}
     at_fitted = token_calibration(tokens["test"], fitted, settings.n_bins)
+    # per test sentence (corpus order), so that a bootstrap over sentences can put an interval on NLL
+    test_sentence_tokens = np.asarray([len(target) + 1 for _, target in corpus.ids["test"]], np.int64)  # + EOS
+    test_sentence_nll = sentence_nll(tokens["test"], test_sentence_tokens)
     del tokens
 
     jobs = [(split, t) for t in settings.bleu_temperatures for split in ("val", "test")] + [("test", fitted)]
@@ -125,6 +129,14 @@ def evaluate_translation(model, corpus: TranslationCorpus, settings: Translation
         arrays[f"{split}_bins_counts"] = np.stack([c.bins.counts for c in curves[split]]).astype(np.int64)
         arrays[f"{split}_bins_confidence"] = np.stack([c.bins.confidence for c in curves[split]])
         arrays[f"{split}_bins_accuracy"] = np.stack([c.bins.accuracy for c in curves[split]])
+    # What a bootstrap over test sentences resamples: token NLL at T = 1 and BLEU's statistics of the
+    # beam-search hypotheses at T = 1 (cased and uncased), one row per sentence in corpus order.
+    arrays["test_sentence_tokens"] = test_sentence_tokens
+    arrays["test_sentence_nll"] = test_sentence_nll
+    arrays["test_sentence_bleu_stats"] = sentence_bleu_statistics(bleu[("test", 1.0)].hypotheses,
+                                                                  corpus.references("test"))
+    arrays["test_sentence_bleu_uncased_stats"] = sentence_bleu_statistics(
+        bleu[("test", 1.0)].hypotheses, corpus.references("test"), lowercase=True)
     arrays["test_bins_fitted_counts"] = at_fitted.bins.counts.astype(np.int64)
     arrays["test_bins_fitted_confidence"] = at_fitted.bins.confidence
     arrays["test_bins_fitted_accuracy"] = at_fitted.bins.accuracy

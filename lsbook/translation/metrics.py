@@ -161,6 +161,20 @@ class BleuScore:
     hypotheses: list[str]  # the detokenised hypotheses that were scored
 
 
+def sentence_nll(tokens: TokenLogits, tokens_per_sentence: Sequence[int], temperature: float = 1.0) -> np.ndarray:
+    """Summed −log p(reference token) of each sentence at ``temperature``, [S] float64; the tokens
+    are in sentence order, ``tokens_per_sentence`` of them each (EOS included). Divided by the
+    summed counts of any sample of sentences, they give its mean token NLL."""
+    temperature = check_temperature(temperature)
+    counts = np.asarray(tokens_per_sentence, dtype=np.int64)
+    if counts.sum() != len(tokens.labels) or (counts < 1).any():
+        raise LsbookError(f"{int(counts.sum())} tokens in {len(counts)} sentences, but {len(tokens.labels)} "
+                          "token logits (every sentence has at least its EOS)")
+    per_token = torch.cat([F.cross_entropy(logits / temperature, labels, reduction="none").double()
+                           for logits, labels in tokens.chunks()]).numpy()          # [N]
+    return np.add.reduceat(per_token, np.concatenate([[0], np.cumsum(counts)[:-1]]))
+
+
 def detokenize(token_ids: Sequence[Sequence[int]], tokenizer: Tokenizer) -> list[str]:
     """Plain text of each hypothesis: the target tokenizer's decode (no specials; byte-level BPE
     restores the spacing exactly), without leading/trailing whitespace."""
@@ -182,6 +196,31 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], *, lowerca
     metric = sacrebleu.metrics.BLEU(lowercase=lowercase)
     result = metric.corpus_score(hypotheses, [references])
     return BleuScore(float(result.score), str(metric.get_signature()), hypotheses)
+
+
+def sentence_bleu_statistics(hypotheses: Sequence[str], references: Sequence[str], *,
+                             lowercase: bool = False) -> np.ndarray:
+    """sacrebleu's sufficient statistics per sentence, [N, 10] int64: hypothesis and reference
+    lengths, then the matched and the total n-grams for n = 1..4. Summed over any sample of the
+    sentences they give that sample's corpus BLEU (:func:`bleu_from_statistics`), which is what a
+    bootstrap over sentences resamples."""
+    import sacrebleu
+
+    hypotheses, references = list(hypotheses), list(references)
+    if len(hypotheses) != len(references):
+        raise LsbookError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    metric = sacrebleu.metrics.BLEU(lowercase=lowercase)
+    return np.asarray(metric._extract_corpus_statistics(hypotheses, [references]), dtype=np.int64).reshape(-1, 10)
+
+
+def bleu_from_statistics(statistics: np.ndarray, *, lowercase: bool = False) -> float:
+    """Corpus BLEU of the sentences whose :func:`sentence_bleu_statistics` rows are given
+    ([N, 10], or already summed [10])."""
+    import sacrebleu
+
+    totals = np.asarray(statistics, dtype=np.int64)
+    totals = totals.sum(0) if totals.ndim == 2 else totals
+    return float(sacrebleu.metrics.BLEU(lowercase=lowercase)._compute_score_from_stats([int(v) for v in totals]).score)
 
 
 def bleu_of_ids(token_ids: Sequence[Sequence[int]], tokenizer: Tokenizer, references: Sequence[str], *,
