@@ -124,6 +124,29 @@ def ece_statistic(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15)
     return ece
 
 
+def ratio_statistic(numerator: np.ndarray, denominator: np.ndarray) -> Statistic:
+    """Σ numerator / Σ denominator of resampled examples, e.g. a translation's mean token NLL from
+    per-sentence NLL sums and token counts (a sentence is the unit resampled)."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    return lambda indices: numerator[indices].sum(axis=1) / denominator[indices].sum(axis=1)
+
+
+def bleu_statistic(sentence_statistics: np.ndarray, *, lowercase: bool = False) -> Statistic:
+    """Corpus BLEU of resampled sentences, from sacrebleu's per-sentence statistics [N, 10]
+    (lsbook.translation.metrics.sentence_bleu_statistics); BLEU is not a mean, so each resample
+    sums the statistics and recomputes it."""
+    from lsbook.translation.metrics import bleu_from_statistics
+
+    rows = np.asarray(sentence_statistics, dtype=np.int64)
+
+    def bleu(indices: np.ndarray) -> np.ndarray:
+        summed = rows[indices].sum(axis=1)                                     # [R, 10]
+        return np.asarray([bleu_from_statistics(row, lowercase=lowercase) for row in summed])
+
+    return bleu
+
+
 def difference(first: Statistic, second: Statistic) -> Statistic:
     """first − second on the same resample."""
     return lambda indices: np.asarray(first(indices)) - np.asarray(second(indices))

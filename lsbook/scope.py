@@ -20,6 +20,8 @@ from lsbook.pages import markdown_table
 # Models whose `paper`-profile runs take GPU days (hours per run even on a GPU); on a 2-core CPU
 # they are out of reach. The FCNs train at the paper profile on a CPU in about half an hour.
 GPU_MODELS = frozenset({"alexnet", "resnet56", "resnet34", "resnet50", "transformer"})
+# Recipes of those models sized for this CPU at every profile (lsbook.recipes says how).
+CPU_SIZED_RECIPES = frozenset({"transformer-multi30k-small"})
 
 # Rows of the papers that no recipe here reproduces, and why (lsbook.paper.EXTRA_ROWS).
 OUT_OF_SCOPE = {
@@ -55,7 +57,7 @@ def why_not_run(recipe: str, profile: str, command: str | None = None) -> str:
     if resolved.synthetic_data:
         return (f"not trained yet: at the {profile} profile this run trains on synthetic stand-in images "
                 f"for {info.title} (`python -m lsbook sweep {recipe} --alphas 0 0.1 --seeds 0 --profile {profile}`)")
-    if profile == "paper" and resolved.model in GPU_MODELS:
+    if profile == "paper" and resolved.model in GPU_MODELS and recipe not in CPU_SIZED_RECIPES:
         return (f"GPU time: {info.title} is here, but {ARCHITECTURE_TITLES.get(resolved.model, resolved.model)} "
                 "at the paper profile needs a GPU")
     command = command or f"python -m lsbook sweep {recipe} --alphas 0 0.1 --seeds 0 1 2 --profile {profile}"

@@ -314,6 +314,7 @@ def test_not_run_reasons_name_data_gpu_time_or_untrained(monkeypatch):
     monkeypatch.setattr(roots, "locate", lambda name, root=None: Path("/data"))
     assert scope.why_not_run("resnet56-cifar100", "paper").startswith("GPU time: CIFAR-100 is here")
     assert scope.why_not_run("transformer-multi30k", "paper").startswith("GPU time")
+    assert scope.why_not_run("transformer-multi30k-small", "paper").startswith("not trained yet")
     assert scope.why_not_run("fcn-mnist", "paper").startswith("not trained yet: MNIST is here")
     assert scope.why_not_run("fcn-fmnist-student", "cpu").startswith("not trained yet")
     monkeypatch.setattr("lsbook.profiles._dataset_on_disk", lambda name: False)
@@ -388,3 +389,57 @@ def test_the_ledger_page_executes_after_every_chapter_that_trains():
     names = chapters.chapter_names()
     assert names[:2] == ["intro", "what_was_found"]
     assert sorted(names)[-2:] == ["what_was_found", "what_was_run"]
+
+
+# --- The Transformer's rows ---------------------------------------------------------------------------------
+
+N_SENTENCES = 200
+
+
+def put_translation(store: Store, recipe: str, alpha: float, seed: int, profile: str, *, brevity: float,
+                    per_sentence: bool = True) -> Record:
+    """A fabricated translation record: BLEU statistics whose hypotheses are ``brevity`` × as long."""
+    from lsbook.translation.metrics import bleu_from_statistics
+    from lsbook.translation.settings import plan_translation_run
+
+    plan = plan_translation_run(alpha, seed, profile, recipe=recipe)
+    rng = np.random.default_rng(100 * seed + int(100 * alpha))
+    ref_len = rng.integers(8, 20, N_SENTENCES)
+    hyp_len = np.maximum(1, np.round(ref_len * brevity)).astype(np.int64)
+    totals = np.stack([np.maximum(hyp_len - n, 1) for n in range(4)], axis=1)
+    matches = np.floor(totals * rng.uniform(0.4, 0.7, (N_SENTENCES, 1)) ** np.arange(1, 5)).astype(np.int64)
+    stats = np.concatenate([hyp_len[:, None], ref_len[:, None], matches, totals], axis=1)
+    tokens = ref_len + 1
+    nll = tokens * (2.0 + 0.3 * alpha + rng.normal(0, 0.05, N_SENTENCES))
+    counts = np.full((1, 15), 10, np.int64)
+    confidence = np.linspace(0.05, 0.95, 15)[None, :]
+    arrays = {"temperatures": np.asarray([1.0]), "test_bins_counts": counts, "test_bins_confidence": confidence,
+              "test_bins_accuracy": confidence - 0.05, "test_bins_fitted_counts": counts[0],
+              "test_bins_fitted_confidence": confidence[0], "test_bins_fitted_accuracy": confidence[0]}
+    if per_sentence:
+        arrays.update(test_sentence_bleu_stats=stats, test_sentence_nll=nll, test_sentence_tokens=tokens)
+    metrics = {"test_bleu": bleu_from_statistics(stats), "test_nll": float(nll.sum() / tokens.sum()),
+               "val_ece": 0.05, "val_temperature": 1.2}
+    return store.put(Record(key=plan.key, config=plan.config, metrics=metrics, provenance={}, arrays=arrays))
+
+
+def test_transformer_rows_read_the_cpu_sized_paper_runs_with_a_bootstrap_over_sentences(tmp_path):
+    store = Store(tmp_path)
+    for seed in (0, 1):
+        put_translation(store, "transformer-multi30k-small", 0.0, seed, "paper", brevity=0.8)
+        put_translation(store, "transformer-multi30k-small", 0.1, seed, "paper", brevity=1.0)
+    put_translation(store, "transformer-multi30k", 0.0, 0, "cpu", brevity=1.0, per_sentence=False)
+    put_translation(store, "transformer-multi30k", 0.1, 0, "cpu", brevity=0.8, per_sentence=False)
+    rows = ledger("cpu", store=store, chapters=["transformer"])
+    bleu, nll = row(rows, "tr-bleu"), row(rows, "tr-nll")
+    assert "`transformer-multi30k-small` [paper]" in bleu.experiment and bleu.seeds == [0, 1]
+    assert bleu.interval.startswith(f"paired bootstrap over {N_SENTENCES} test sentences") and bleu.low > 0
+    assert bleu.verdict == CONFIRMED                       # the brevity penalty is gone at α = 0.1
+    assert nll.low > 0 and nll.verdict == CONFIRMED        # NLL fabricated 0.03 nats worse at α = 0.1
+    # the short cpu runs, without per-sentence scores, are what a smoke-free cpu-only store shows
+    cpu_only = Store(tmp_path / "cpu-only")
+    put_translation(cpu_only, "transformer-multi30k", 0.0, 0, "cpu", brevity=1.0, per_sentence=False)
+    put_translation(cpu_only, "transformer-multi30k", 0.1, 0, "cpu", brevity=0.8, per_sentence=False)
+    short = row(ledger("cpu", store=cpu_only, chapters=["transformer"]), "tr-bleu")
+    assert "`transformer-multi30k` [cpu]" in short.experiment and short.verdict == INCONCLUSIVE
+    assert "per-sentence scores" in short.interval
