@@ -22,11 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the lsbook of this checkout, not an installed one
 
-from lsbook import tables  # noqa: E402
-from lsbook.chapter_settings import chapter_settings  # noqa: E402
-from lsbook.experiments import distillation_results as results, reporting  # noqa: E402
+from lsbook.book import distillation_report as report, tables  # noqa: E402
+from lsbook.book.gather import gather, with_stored  # noqa: E402
+from lsbook.book.settings import chapter_settings  # noqa: E402
 from lsbook.experiments.distillation_grid import SETUPS  # noqa: E402
-from lsbook.gather import gather, with_stored  # noqa: E402
 from lsbook.profiles import chapter_defaults  # noqa: E402
 
 
@@ -55,9 +54,9 @@ def distillation_pages() -> str:
     out = []
     for name, profile in (("fcn-mnist", "paper"), ("fcn-fmnist", "cpu")):
         setup, seeds = SETUPS[name], list(chapter_defaults(profile, "distillation")["seeds"])
-        out.append(str(len(results.stored_records(setup, profile, seeds))))
-        out.append(reporting.table4_markdown(results.table4_summaries(setup, profile, seeds), name))
-        out.append(reporting.points_markdown(results.figure_points(setup, profile, seeds)))
+        out.append(str(len(report.stored_records(setup, profile, seeds))))
+        out.append(report.table4_markdown(report.table4_summaries(setup, profile, seeds), name))
+        out.append(report.points_markdown(report.figure_points(setup, profile, seeds)))
     return "\n".join(out)
 
 

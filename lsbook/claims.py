@@ -4,7 +4,7 @@ A row states one claim as a testable sentence, where it is made (paper, section,
 the runs that test it (recipe, profile, seeds), the metric and the direction claimed, our estimate
 with its interval (lsbook.intervals: over seeds where there are at least three, else a paired
 bootstrap over test examples, labelled as such), and a verdict reached by DECISION_RULE:
-confirmed, contradicted, inconclusive, or not run here (with the reason from lsbook.scope).
+confirmed, contradicted, inconclusive, or not run here (with the reason from lsbook.book.scope).
 
 Everything is computed from the results store when asked, so a newly stored run can flip a
 verdict and every page that shows the ledger follows. The measurements themselves are in
@@ -20,9 +20,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
+from lsbook.book.pages import markdown_table
 from lsbook.errors import LsbookError
 from lsbook.intervals import BOOTSTRAP_RESAMPLES, CONFIDENCE, MIN_SEEDS, Estimate
-from lsbook.pages import markdown_table
 
 CONFIRMED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "confirmed", "contradicted", "inconclusive", "not run here"
 VERDICTS: tuple[str, ...] = (CONFIRMED, CONTRADICTED, INCONCLUSIVE, NOT_RUN)
@@ -178,7 +178,7 @@ def make_row(*, id: str, chapter: str, claim: str, source: str, experiment: str,
 def ledger(profile: str | None = None, *, store=None, chapters: Iterable[str] | None = None) -> list[LedgerRow]:
     """Every claim's row at ``profile`` (None: $LSBOOK_PROFILE, else cpu), from the store; never trains.
 
-    A `cpu` ledger uses the committed `paper` runs where they exist (lsbook.scope.considered_profiles).
+    A `cpu` ledger uses the committed `paper` runs where they exist (lsbook.profiles.considered_profiles).
     ``chapters``: only these chapters' claims (keys of CHAPTERS).
     """
     from lsbook.claim_checks import FAMILIES, Context
@@ -222,9 +222,9 @@ def counts_markdown(rows: Sequence[LedgerRow]) -> str:
 
 def provenance(rows: Sequence[LedgerRow], store=None) -> str:
     """Where the ledger's numbers come from: the provenance line of every run at the profiles its
-    rows used (lsbook.pages.provenance_text)."""
+    rows used (lsbook.book.pages.provenance_text)."""
+    from lsbook.book.pages import provenance_text
     from lsbook.experiments.smoothness import LEGACY_RECIPE
-    from lsbook.pages import provenance_text
     from lsbook.store import Store
 
     profiles = {row.profile for row in rows if row.profile}

@@ -5,7 +5,7 @@
 - ``sweep`` / ``distill`` — grids of runs, here (``--jobs``) or on SLURM (lsbook.cluster.sweep);
   ``distill SETUP`` and ``sweep SETUP --distillation`` run the same grid through the same code;
 - ``mutual-info`` — runs with their mutual-information curve (lsbook.experiments.mutual_info);
-- ``chapter list|run`` / ``chapter-sweep`` — chapters as notebooks (lsbook.chapters).
+- ``chapter list|run`` / ``chapter-sweep`` — chapters as notebooks (lsbook.book.execute).
 
 Every argument is checked before anything runs. Only :class:`lsbook.errors.LsbookError` (bad
 input, missing data, a damaged record) becomes a one-line message on stderr with exit status 2;
@@ -434,7 +434,7 @@ def cmd_mutual_info(args: argparse.Namespace) -> int:
 def cmd_claims(args: argparse.Namespace) -> int:
     """Print the claim ledger: an aligned table, or JSON with --json."""
     from lsbook import claims
-    from lsbook.pages import resolve_profile
+    from lsbook.profiles import resolve_profile
     from lsbook.store import Store
     from lsbook.validation import check_choice
 
@@ -446,7 +446,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_chapter_list(args: argparse.Namespace) -> int:
-    from lsbook.chapters import chapter_names, chapter_parameters, chapter_title
+    from lsbook.book.execute import chapter_names, chapter_parameters, chapter_title
 
     for name in chapter_names():
         print(f"{name}: {chapter_title(name)}")
@@ -456,7 +456,7 @@ def cmd_chapter_list(args: argparse.Namespace) -> int:
 
 
 def cmd_chapter_run(args: argparse.Namespace) -> int:
-    from lsbook.chapters import parse_parameters, run_chapter
+    from lsbook.book.execute import parse_parameters, run_chapter
 
     parameters = parse_parameters(args.name, [tuple(p) for p in args.parameter or []])
     print(run_chapter(args.name, parameters, args.output, kernel_name=args.kernel, progress=not args.quiet))

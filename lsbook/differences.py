@@ -4,7 +4,7 @@ The replication is Wagner et al., "[Re] When Does Label Smoothing Help?", ReScie
 text is cited by section, its code by the file names of its repository (REPLICATION_CODE, the
 address its text gives). Each :class:`Difference` says what the replication does, what we do, why,
 and where in this package our choice lives; the book's appendix "Where we differ from the
-replication, and why" prints them (``lsbook.tables.differences_table``), and
+replication, and why" prints them (``lsbook.book.tables.differences_table``), and
 tests/test_differences.py checks that every place named here exists.
 """
 

@@ -12,18 +12,22 @@ recipe), the Transformer's translation settings, the chapters' default grids, ho
 mutual-information probe measures, and which other profiles' stored runs a chapter shows beside its
 own. :func:`resolve` applies a profile to a recipe; every field of the result goes into the run's
 configuration and key, so nothing is changed silently. :func:`profile_changes` lists every change
-(the appendix's table is generated from it). This module depends on :mod:`lsbook.recipes`, never
-the other way round.
+(the appendix's table is generated from it). :func:`resolve_profile` picks the profile of a build,
+chapter or command (its parameter, else ``$LSBOOK_PROFILE``, else ``cpu``), and
+:func:`considered_profiles` the profiles whose stored runs it reads. This module depends on
+:mod:`lsbook.recipes`, never the other way round.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lsbook.errors import LsbookError
 from lsbook.paper import TABLE_ALPHAS
 from lsbook.recipes import RECIPES, SMALL_TRANSFORMER, Recipe
 from lsbook.schedule import schedule_of, train_examples
@@ -157,6 +161,27 @@ def get_profile(name: str) -> Profile:
     """The profile called ``name``; LsbookError listing the profiles otherwise."""
     check_choice(name, PROFILES, "profile")
     return PROFILE_TABLE[name]
+
+
+# Environment variable that picks the profile of a whole build (CI sets it to "smoke").
+PROFILE_ENV = "LSBOOK_PROFILE"
+
+
+def resolve_profile(profile: str | None = None) -> str:
+    """The profile in use: ``profile`` (a chapter's parameter, a command's ``--profile``), else
+    ``$LSBOOK_PROFILE``, else DEFAULT_PROFILE."""
+    chosen = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    if chosen not in PROFILES:
+        source = "profile parameter" if profile else f"${PROFILE_ENV}"
+        raise LsbookError(f"{source} must be one of {', '.join(PROFILES)}, got {chosen!r}")
+    return chosen
+
+
+def considered_profiles(profile: str | None) -> tuple[str, ...]:
+    """Profiles whose runs a build at ``profile`` uses, most informative first: a `cpu` build also
+    reads the committed `paper` runs (``shown_beside``); smoke runs are never mixed in."""
+    profile = resolve_profile(profile)
+    return (*get_profile(profile).shown_beside, profile)
 
 
 def _dataset_on_disk(name: str) -> bool:

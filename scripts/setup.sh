@@ -41,6 +41,6 @@ echo "== pip install -r requirements.txt"
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -r requirements.txt
 .venv/bin/pip install -q --no-deps -e .
-# MathJax for the HTML book, served from the build so that formulas render offline (lsbook/mathjax.py).
-.venv/bin/python -m lsbook.mathjax
+# MathJax for the HTML book, served from the build so that formulas render offline (lsbook/book/mathjax.py).
+.venv/bin/python -m lsbook.book.mathjax
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null

@@ -6,7 +6,9 @@ import nbformat
 import pytest
 import yaml
 
-from lsbook import chapters, cli
+from lsbook import cli
+from lsbook.book import execute as chapters
+from lsbook.book.settings import CHAPTERS, PROFILE_ONLY_CHAPTERS
 from lsbook.errors import LsbookError
 
 NAMES = chapters.chapter_names()
@@ -41,6 +43,16 @@ def test_chapter_has_one_documented_parameters_cell(name):
         prose = text[:parameters_cell]
         for key in parameters:
             assert f"`{key}`" in prose, f"{name}: parameter {key} is not documented in the prose"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_chapter_resolves_its_parameters_with_chapter_settings(name):
+    # One place decides a chapter's profile and the defaults of its other parameters.
+    code = "\n".join(c.source for c in chapters.read_chapter(name).cells if c.cell_type == "code")
+    called = re.findall(r"\bchapter_settings\(\s*[\"']([\w-]+)[\"']", code)
+    assert len(called) == 1 and called[0] in (*CHAPTERS, *PROFILE_ONLY_CHAPTERS), f"{name}: {called}"
+    assert called[0].replace("-", "_") == name
+    assert "resolve_profile" not in code
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from lsbook import chapters
+from lsbook.book import execute as chapters
 
 pytestmark = [pytest.mark.book, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lsbook import chapters
+from lsbook.book import execute as chapters
 
 pytestmark = [pytest.mark.book, pytest.mark.slow]
 

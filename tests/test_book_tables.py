@@ -1,15 +1,17 @@
-"""lsbook.pages, lsbook.tables, lsbook.gather: what the chapters print, from fake stored runs."""
+"""lsbook.book.pages, lsbook.book.tables, lsbook.book.gather: what the chapters print, from fake stored
+runs."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from lsbook import gather as gather_module
-from lsbook import pages, paper, tables
+from lsbook import paper
+from lsbook.book import gather as gather_module
+from lsbook.book import pages, tables
+from lsbook.book.gather import RunGrid, gather
 from lsbook.calibration import expected_calibration_error, fit_temperature
 from lsbook.errors import DataMissingError, LsbookError
-from lsbook.gather import RunGrid, gather
 from lsbook.recipes import RECIPES
 
 
@@ -41,19 +43,6 @@ def grid_of(recipe, accuracies, **kw):
 
 
 # --- pages -----------------------------------------------------------------------------------------
-
-def test_resolve_profile_prefers_the_parameter_then_the_environment(monkeypatch):
-    monkeypatch.delenv("LSBOOK_PROFILE", raising=False)
-    assert pages.resolve_profile(None) == "cpu"
-    monkeypatch.setenv("LSBOOK_PROFILE", "smoke")
-    assert pages.resolve_profile(None) == "smoke"
-    assert pages.resolve_profile("paper") == "paper"
-    with pytest.raises(LsbookError, match="profile parameter"):
-        pages.resolve_profile("fast")
-    monkeypatch.setenv("LSBOOK_PROFILE", "huge")
-    with pytest.raises(LsbookError, match=r"\$LSBOOK_PROFILE"):
-        pages.resolve_profile(None)
-
 
 def test_markdown_table_shape_and_escaping():
     table = pages.markdown_table(["a", "b"], [["x|y", None], [1, 2.5]])

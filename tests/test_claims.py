@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsbook import claims, cli, scope
+from lsbook import claims, cli
+from lsbook.book import scope
 from lsbook.calibration import expected_calibration_error, fit_temperature, reliability_bins
 from lsbook.claims import (CONFIRMED, CONTRADICTED, INCONCLUSIVE, NOT_RUN, Direction, decide,
                            ledger)
@@ -384,9 +385,9 @@ def test_chapter_rows_and_ledger_markdown(small_store):
 def test_the_ledger_page_executes_after_every_chapter_that_trains():
     # Sphinx executes documents in sorted order of their names; the ledger and the runs appendix read
     # the store that the other chapters fill, so they sort last.
-    from lsbook import chapters
+    from lsbook.book.execute import chapter_names
 
-    names = chapters.chapter_names()
+    names = chapter_names()
     assert names[:2] == ["intro", "what_was_found"]
     assert sorted(names)[-2:] == ["what_was_found", "what_was_run"]
 

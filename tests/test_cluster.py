@@ -293,14 +293,14 @@ def test_chapter_sweep_is_one_array_task_per_alpha(tmp_path, fake_slurm):
 
 
 def test_chapter_sweep_locally_keeps_one_notebook_per_alpha(tmp_path, monkeypatch, capsys):
-    import lsbook.chapters
+    import lsbook.book.execute
 
-    def fake_run_chapter(name, parameters, output, **kwargs):  # papermill's part is lsbook.chapters'
+    def fake_run_chapter(name, parameters, output, **kwargs):  # papermill's part is lsbook.book.execute'
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(repr(parameters))
         return Path(output)
 
-    monkeypatch.setattr(lsbook.chapters, "run_chapter", fake_run_chapter)
+    monkeypatch.setattr(lsbook.book.execute, "run_chapter", fake_run_chapter)
     out = tmp_path / "out"
     args = chapter_args("calibration", "--alphas", "0", "0.3", "-p", "profile", "smoke", "--output-dir", str(out))
     assert cluster.run_chapter_sweep(args) == 0

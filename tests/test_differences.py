@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from lsbook import chapters, differences, tables
+from lsbook import differences
+from lsbook.book import execute as chapters
+from lsbook.book import tables
 from lsbook.differences import DIFFERENCES, KINDS
 from lsbook.errors import LsbookError
 from lsbook.profiles import PROFILES, resolve

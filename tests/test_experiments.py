@@ -15,9 +15,9 @@ import pytest
 import torch
 
 import lsbook.profiles
+from lsbook.book import distillation_report as report
 from lsbook.distillation import smoothed_teacher_logits, smoothness_index
 from lsbook.errors import LsbookError
-from lsbook.experiments import distillation_results as results
 from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_TEACHER, SETUPS, TEACHER,
                                                   DistillationSetup, StudyRecords, expand_grid, run_grid)
 from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
@@ -168,12 +168,12 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     assert store.derived(teachers[1], smoothness_name(1.0))["examples"] == len(data.train[1])
     assert store.derived(teachers[1], smoothness_name(4.0)) is None
 
-    points = results.figure_points(setup, "smoke", [0], store=store)
+    points = report.figure_points(setup, "smoke", [0], store=store)
     assert [p.gamma.mean for p in points["M1"]] == [0.0, 0.45]
     assert [p.accuracy.n for c in points.values() for p in c] == [1] * 8
     assert points["M3"][0].keys == points["M4"][0].keys  # M3 at T=1 is M4 at α=0
     assert points["M3"][1].gamma.mean > points["M3"][0].gamma.mean  # higher T, smoother teacher
-    assert set(results.plot_curves(points)) == set(results.CURVE_LABELS.values())
+    assert set(report.plot_curves(points)) == set(report.CURVE_LABELS.values())
 
     # A rerun finds everything stored and trains nothing: 7 runs (γ is no run).
     assert len(store.records()) == 2 + 2 + 3
@@ -191,12 +191,12 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
 def test_table4_from_a_smoke_run(tmp_path, tiny_smoke):
     store, runs = Store(tmp_path / "results"), tmp_path / "runs"
     setup = SETUPS["fcn-fmnist"]
-    missing = results.table4_summaries(setup, "smoke", [0], store=store)
+    missing = report.table4_summaries(setup, "smoke", [0], store=store)
     assert all(s.n == 0 and s.text() == "missing" for s in missing.values())
     outcome = run_grid(setup, "smoke", [0], store=store, runs_root=runs, progress=False, figure=False)
     assert outcome["failed"] == [] and outcome["done"] == 4
-    table = results.table4_summaries(setup, "smoke", [0], store=store)
-    assert list(table) == list(results.TABLE4_ROWS)
+    table = report.table4_summaries(setup, "smoke", [0], store=store)
+    assert list(table) == list(report.TABLE4_ROWS)
     assert all(s.n == 1 and 0.0 <= s.mean <= 1.0 for s in table.values())
     dropout = store.find(recipe="fcn-fmnist-dropout")[0]
     assert dropout.recipe.model_kwargs["dropout"] == 0.5 and dropout.config["alpha"] == 0.0
@@ -279,8 +279,8 @@ def test_smoke_mutual_information_curve_is_stored_with_the_run(tmp_path, tiny_sm
 # --- The sentences of the chapters ------------------------------------------------------------------
 
 def test_table4_verdict_says_whether_the_orderings_agree():
-    from lsbook.experiments.distillation_results import Summary
-    from lsbook.experiments.reporting import table4_markdown, table4_verdict
+    from lsbook.book.distillation_report import table4_markdown, table4_verdict
+    from lsbook.book.tables import Summary
 
     like_original = {"teacher without LS": Summary([0.0067]), "teacher with LS": Summary([0.0059]),
                      "student without LS": Summary([0.0074]), "student with LS": Summary([0.0091])}
@@ -296,13 +296,14 @@ def test_table4_verdict_says_whether_the_orderings_agree():
 
 
 def _point(label, gamma, accuracy):
-    from lsbook.experiments.distillation_results import CurvePoint, Summary
+    from lsbook.book.distillation_report import CurvePoint
+    from lsbook.book.tables import Summary
 
     return CurvePoint(label, Summary([gamma]), Summary([accuracy]))
 
 
 def test_figure_verdict_compares_m4_with_m3_at_equal_smoothness():
-    from lsbook.experiments.reporting import figure_verdict
+    from lsbook.book.distillation_report import figure_verdict
 
     points = {
         "M1": [_point("α=0", 0.0, 0.90), _point("α=0.3", 0.3, 0.91)],
@@ -322,8 +323,8 @@ def test_figure_verdict_compares_m4_with_m3_at_equal_smoothness():
 
 
 def test_mi_verdict_describes_rise_and_fall():
+    from lsbook.book.mutual_information_report import mi_verdict
     from lsbook.experiments.mutual_info import MICurves
-    from lsbook.experiments.reporting import mi_verdict
 
     steps = np.arange(0, 50, 10)
     falling = np.array([[0.2, 2.0, 1.5, 1.0, 0.75]])

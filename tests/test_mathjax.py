@@ -1,4 +1,4 @@
-"""lsbook.mathjax: the book's MathJax is checked against the published hash and only what the pages
+"""lsbook.book.mathjax: the book's MathJax is checked against the published hash and only what the pages
 load is extracted (tested on a tarball made here, with the hash it must then carry)."""
 
 import base64
@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from lsbook import mathjax
+from lsbook.book import mathjax
 from lsbook.errors import LsbookError
 
 

@@ -1,11 +1,11 @@
-"""lsbook.plots: every figure renders to a PNG from tiny synthetic data, with the right axes."""
+"""lsbook.book.plots: every figure renders to a PNG from tiny synthetic data, with the right axes."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from lsbook import plots
+from lsbook.book import plots
 from lsbook.calibration import reliability_bins
 from lsbook.errors import LsbookError
 

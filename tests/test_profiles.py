@@ -1,4 +1,4 @@
-"""lsbook.profiles and lsbook.chapter_settings: every change a profile makes is data in one place,
+"""lsbook.profiles and lsbook.book.settings: every change a profile makes is data in one place,
 the appendix's table lists all of it, and a chapter's parameters resolve from it."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lsbook import paper, tables
-from lsbook.chapter_settings import CHAPTERS, chapter_settings, training_length
+from lsbook import paper
+from lsbook.book import tables
+from lsbook.book.settings import CHAPTERS, PROFILE_ONLY_CHAPTERS, chapter_settings, training_length
 from lsbook.errors import LsbookError
 from lsbook.experiments.mutual_info import MI_SETUPS
-from lsbook.profiles import PROFILE_TABLE, PROFILES, get_profile, profile_changes, resolve
+from lsbook.profiles import PROFILE_TABLE, PROFILES, get_profile, profile_changes, resolve, resolve_profile
 from lsbook.recipes import RECIPES
 from lsbook.translation.settings import plan_translation_run, settings_for
 
@@ -85,6 +86,19 @@ def test_epoch_changes_rescale_the_schedule():
     assert resolve("transformer-multi30k", "smoke").model_kwargs["d_model"] == 32
 
 
+def test_resolve_profile_prefers_the_parameter_then_the_environment(monkeypatch):
+    monkeypatch.delenv("LSBOOK_PROFILE", raising=False)
+    assert resolve_profile(None) == "cpu"
+    monkeypatch.setenv("LSBOOK_PROFILE", "smoke")
+    assert resolve_profile(None) == "smoke"
+    assert resolve_profile("paper") == "paper"
+    with pytest.raises(LsbookError, match="profile parameter"):
+        resolve_profile("fast")
+    monkeypatch.setenv("LSBOOK_PROFILE", "huge")
+    with pytest.raises(LsbookError, match=r"\$LSBOOK_PROFILE"):
+        resolve_profile(None)
+
+
 # --- chapter settings ------------------------------------------------------------------------------
 
 def test_chapter_settings_defaults_come_from_the_profile(monkeypatch):
@@ -125,6 +139,16 @@ def test_chapter_settings_take_the_chapters_parameters_and_check_them(monkeypatc
         chapter_settings("distillation", "cpu", temperatures=[0.0])
     with pytest.raises(LsbookError, match="profile"):
         chapter_settings("accuracy", "laptop")
+
+
+def test_every_other_page_takes_only_its_profile_from_chapter_settings(monkeypatch):
+    monkeypatch.setenv("LSBOOK_PROFILE", "smoke")
+    for chapter in PROFILE_ONLY_CHAPTERS:
+        settings = chapter_settings(chapter)
+        assert (settings.profile, settings.seeds, settings.alphas, settings.recipes) == ("smoke", [], None, [])
+    assert chapter_settings("intro", "paper").profile == "paper"
+    with pytest.raises(LsbookError, match="takes only a profile here, not alphas"):
+        chapter_settings("label_smoothing", "cpu", alphas=[0.1])
 
 
 def test_training_length_follows_the_profile():

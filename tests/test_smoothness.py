@@ -13,7 +13,7 @@ import pytest
 
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError
-from lsbook.experiments import distillation_results as results, reporting
+from lsbook.book import distillation_report as report
 from lsbook.experiments.distillation_grid import SETUPS
 from lsbook.experiments.smoothness import (LEGACY_RECIPE, find_smoothness, legacy_config, migrate_legacy_records,
                                            smoothness_name)
@@ -93,8 +93,8 @@ def _figure_tables(store: Store) -> str:
     text = []
     for name, profile in (("fcn-mnist", "paper"), ("fcn-fmnist", "cpu")):
         setup, seeds = SETUPS[name], list(chapter_defaults(profile, "distillation")["seeds"])
-        text.append(reporting.points_markdown(results.figure_points(setup, profile, seeds, store=store)))
-        text.append(reporting.table4_markdown(results.table4_summaries(setup, profile, seeds, store=store), name))
+        text.append(report.points_markdown(report.figure_points(setup, profile, seeds, store=store)))
+        text.append(report.table4_markdown(report.table4_summaries(setup, profile, seeds, store=store), name))
     return "\n".join(text)
 
 

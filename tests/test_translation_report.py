@@ -9,10 +9,11 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from lsbook import paper, plots
+from lsbook import paper
+from lsbook.book import plots
+from lsbook.book import translation_report as report
 from lsbook.errors import LsbookError
 from lsbook.store import Store
-from lsbook.translation import report
 from lsbook.translation.run import ensure_translation_run
 from test_data_fixtures import trust, write_multi30k
 from test_translation_run import TINY_SETTINGS, tiny_recipe, toy_splits
@@ -31,7 +32,7 @@ def grid(tmp_path_factory):
     monkeypatch.undo()
     # the chapter looks runs up by profile; the toy runs carry their own recipe and settings
     records = store.records()
-    from lsbook.gather import RunGrid
+    from lsbook.book.gather import RunGrid
 
     grid = RunGrid("transformer-multi30k", "smoke", (0.0, 0.1), (0,))
     for record in records:
@@ -62,7 +63,7 @@ def test_findings_text_reads_the_records(grid):
     assert f"{zero['test_bleu']:.2f} (α = 0)" in text and f"{smoothed['test_nll']:.3f} (α = 0.1)" in text
     raised = smoothed["test_bleu"] > zero["test_bleu"]
     assert ("Label smoothing raised BLEU" in text) == raised
-    from lsbook.gather import RunGrid
+    from lsbook.book.gather import RunGrid
 
     assert report.findings_text(RunGrid("transformer-multi30k", "cpu", (0.0,), (0,))) == "No stored run at this profile."
 
@@ -88,7 +89,7 @@ def test_translation_table_and_numbers(grid):
 def test_translation_table_shows_uncased_bleu_and_a_dash_for_older_records():
     from types import SimpleNamespace
 
-    from lsbook.gather import RunGrid
+    from lsbook.book.gather import RunGrid
 
     base = {"test_bleu": 30.0, "test_bleu_greedy": 29.0, "test_bleu_at_val_temperature": 30.5,
             "test_accuracy": 0.6, "test_nll": 2.0, "test_ece": 0.05, "val_temperature": 1.1,

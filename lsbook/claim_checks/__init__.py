@@ -5,7 +5,7 @@ difference per seed, and turns it into a ledger row: an interval over seeds wher
 seeds have every arm, else a paired bootstrap over the test examples (lsbook.intervals). Runs are
 looked up by their plan key (lsbook.train.find_run and the experiments' own look-ups), so only runs
 of the recipes as they are defined now count. A `cpu` ledger prefers stored `paper` runs
-(lsbook.scope.considered_profiles). Fixed choices, stated in each claim's sentence:
+(lsbook.profiles.considered_profiles). Fixed choices, stated in each claim's sentence:
 
 - accuracy, clusters, Table 4 and the Transformer's BLEU and NLL compare α = 0.1 (the original's
   Table 2 value) with α = 0, never the best α on the test set;

@@ -1,7 +1,7 @@
 """Reading the runs a claim needs, and turning per-seed differences into estimates.
 
 :class:`Context` holds the store and the profiles a ledger reads (most informative first,
-lsbook.scope.considered_profiles); :meth:`Context.grid` finds the plain runs of a recipe by their
+lsbook.profiles.considered_profiles); :meth:`Context.grid` finds the plain runs of a recipe by their
 plan key (lsbook.train.find_run), so only runs of the recipes as they are defined now count. The
 statistics here map resampled test examples to per-seed numbers (lsbook.intervals), and
 :func:`measure` makes an interval over seeds where at least three seeds have every arm, else a
@@ -16,10 +16,10 @@ from typing import Callable
 import numpy as np
 
 from lsbook import paper
+from lsbook.book.scope import why_not_run
 from lsbook.errors import LsbookError
 from lsbook.intervals import (MIN_SEEDS, Estimate, Statistic, accuracy_statistic, bootstrap_over_examples,
                               ece_statistic, no_interval, over_seeds)
-from lsbook.scope import considered_profiles, why_not_run
 from lsbook.store import Record, Store
 
 SMOOTHED = 0.1           # the α compared with α = 0 where a claim names one α
@@ -55,7 +55,7 @@ class Context:
 
     @classmethod
     def open(cls, profile: str | None, store: Store | None) -> "Context":
-        from lsbook.pages import resolve_profile
+        from lsbook.profiles import considered_profiles, resolve_profile
 
         profile = resolve_profile(profile)
         store = store or Store()
@@ -177,7 +177,7 @@ def experiment_text(what: str, profile: str, arms: str, seeds: list[int]) -> str
 
 
 def title_of(recipe: str) -> str:
-    from lsbook.tables import describe
+    from lsbook.book.tables import describe
 
     dataset, architecture = describe(recipe)
     return f"{architecture} on {dataset}"

@@ -1,5 +1,5 @@
 """``python -m lsbook chapter-sweep NAME --alphas ...``: a chapter executed for each α of a list
-(papermill through :func:`lsbook.chapters.run_chapter`), as SLURM array tasks or here, one
+(papermill through :func:`lsbook.book.execute.run_chapter`), as SLURM array tasks or here, one
 executed notebook kept per α: papermill batches of a chapter at different α."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from lsbook.errors import LsbookError
 
 
 class ChapterTask:
-    """One array task: execute a chapter at one α with papermill (:func:`lsbook.chapters.run_chapter`),
+    """One array task: execute a chapter at one α with papermill (:func:`lsbook.book.execute.run_chapter`),
     keeping the executed notebook as ``<output_dir>/<name>-alpha<α>.ipynb``."""
 
     def __init__(self, name: str, output_dir: str, parameters: Sequence[tuple[str, str]] = ()):
@@ -28,12 +28,12 @@ class ChapterTask:
 
     def chapter_parameters(self, alpha: float) -> dict[str, Any]:
         """The chapter's parameters at this α (``-p alpha A`` sets its α list to [A])."""
-        from lsbook.chapters import parse_parameters
+        from lsbook.book.execute import parse_parameters
 
         return parse_parameters(self.name, [*self.parameters, ("alpha", repr(float(alpha)))])
 
     def __call__(self, alpha: float) -> str:
-        from lsbook.chapters import run_chapter
+        from lsbook.book.execute import run_chapter
 
         limit_threads()
         return str(run_chapter(self.name, self.chapter_parameters(alpha), self.notebook(alpha), progress=False))
@@ -96,7 +96,7 @@ def run_chapter_sweep(args: argparse.Namespace) -> int:
 
 
 def default_chapter_output(name: str) -> Path:
-    """``_build/papermill/NAME/``: beside ``chapter run``'s own outputs (lsbook.chapters)."""
-    from lsbook.chapters import DEFAULT_OUTPUT_DIR
+    """``_build/papermill/NAME/``: beside ``chapter run``'s own outputs (lsbook.book.execute)."""
+    from lsbook.book.execute import DEFAULT_OUTPUT_DIR
 
     return Path(DEFAULT_OUTPUT_DIR) / name

@@ -9,7 +9,9 @@
 - :mod:`lsbook.translation.evaluation` — calibration curves, fitted temperature, BLEU of a model.
 - :mod:`lsbook.translation.run` — ``ensure_translation_run(alpha, seed, profile)``: one stored run.
 - :mod:`lsbook.translation.translator` — a finished run's model with its own tokenizers.
-- :mod:`lsbook.translation.report` — what the chapter shows, read from stored records.
+
+What the Transformer chapter shows is computed from the stored runs by
+:mod:`lsbook.book.translation_report`.
 """
 
 from lsbook.translation.run import ensure_translation_run, find_translation_run

@@ -15,7 +15,8 @@ from collections import defaultdict
 from typing import Iterable
 
 from lsbook import paper
-from lsbook.pages import markdown_table
+from lsbook.book.pages import markdown_table
+from lsbook.profiles import considered_profiles
 
 # Models whose `paper`-profile runs take GPU days (hours per run even on a GPU); on a 2-core CPU
 # they are out of reach. The FCNs train at the paper profile on a CPU in about half an hour.
@@ -32,23 +33,13 @@ OUT_OF_SCOPE = {
 }
 
 
-def considered_profiles(profile: str) -> tuple[str, ...]:
-    """Profiles whose runs a build at ``profile`` uses, most informative first: a `cpu` build also
-    reads the committed `paper` runs (lsbook.profiles); smoke runs are never mixed in."""
-    from lsbook.pages import resolve_profile
-    from lsbook.profiles import get_profile
-
-    profile = resolve_profile(profile)
-    return (*get_profile(profile).shown_beside, profile)
-
-
 def why_not_run(recipe: str, profile: str, command: str | None = None) -> str:
     """Why the store holds no run of ``recipe`` at ``profile`` (one of the three reasons above);
     ``command``: what trains the missing runs (default: a sweep of α 0 and 0.1 over three seeds)."""
+    from lsbook.book.tables import ARCHITECTURE_TITLES
     from lsbook.data.registry import get_dataset
     from lsbook.data.roots import locate
     from lsbook.profiles import resolve as resolve_recipe
-    from lsbook.tables import ARCHITECTURE_TITLES
 
     resolved = resolve_recipe(recipe, profile)
     info = get_dataset(resolved.dataset)
@@ -81,9 +72,9 @@ def _hardware(records: Iterable) -> str:
 def runs_overview(store=None) -> str:
     """One row per (recipe, profile, kind of run) in the store: α, seeds, count and hardware (from the
     records' provenance)."""
+    from lsbook.book.tables import describe
     from lsbook.experiments.smoothness import LEGACY_RECIPE
     from lsbook.store import Store
-    from lsbook.tables import describe
 
     store = store or Store()
     groups: dict[tuple[str, str, str], list] = defaultdict(list)
@@ -110,8 +101,8 @@ def runs_overview(store=None) -> str:
 def combination_scope(profile: str, store=None) -> list[dict[str, str]]:
     """Every combination of the replication's Table 5 (and the original's extra rows): whether the
     store has plain runs of it at a considered profile, or why the book shows published numbers only."""
+    from lsbook.book.tables import describe
     from lsbook.store import Store
-    from lsbook.tables import describe
 
     store = store or Store()
     profiles = considered_profiles(profile)

@@ -3,7 +3,8 @@
 Table 2 (accuracy), Table 3 (calibration, with T fitted on the held-out validation split and
 never on the reported test split), Table 5 (the recipes), the reproducibility table, and the
 differences from the replication (lsbook.differences). Each returns MyST Markdown (a pipe table)
-ready for ``lsbook.pages.show``.
+ready for ``lsbook.book.pages.show``. The numbers over seeds that every chapter's tables share are
+here too: :func:`mean_std`, :func:`format_spread` and :class:`Summary`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from lsbook import paper
+from lsbook.book.gather import RunGrid
+from lsbook.book.pages import markdown_table
 from lsbook.differences import Difference
-from lsbook.gather import RunGrid
-from lsbook.pages import markdown_table
 
 ARCHITECTURE_TITLES = {
     "fcn": "FCN", "alexnet": "AlexNet", "resnet56": "ResNet-56", "resnet34": "ResNet-34",
@@ -50,6 +51,33 @@ def format_spread(values: Sequence[float], digits: int, scale: float = 1.0) -> s
         return "–"
     mean, std = mean_std([v * scale for v in values])
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+@dataclass
+class Summary:
+    """Mean and spread over seeds of one quantity."""
+
+    values: list[float]                     # one per seed found
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else float("nan")
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else float("nan")
+
+    def text(self, scale: float = 100.0, digits: int = 2, unit: str = "%") -> str:
+        """"m ± s %" (or "m %" for one seed, "missing" for none)."""
+        if not self.values:
+            return "missing"
+        if self.n == 1:
+            return f"{self.mean * scale:.{digits}f}{unit}"
+        return f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f}{unit}"
 
 
 def _published(value: paper.Value | None, digits: int) -> str:
@@ -335,7 +363,7 @@ def differences_table(items: Iterable[Difference]) -> str:
     """One row per difference from the replication: the topic (with links to the chapters that
     discuss it), what the replication does and where it says so, what we do and where our code
     does it, and why."""
-    from lsbook.chapters import chapter_label
+    from lsbook.book.execute import chapter_label
 
     rows = []
     for d in items:

@@ -1,4 +1,5 @@
-"""What the book's chapters share: the profile they run at, notices, Markdown output, provenance.
+"""What the book's chapters share: notices (the profile's, missing data, nothing stored), Markdown
+output (tables, admonitions, glued sentences) and provenance.
 
 A chapter's code cells stay short by calling these. Everything here prints MyST Markdown (the
 book sets ``nb_render_markdown_format: myst``), so admonitions and tables look the same in
@@ -12,20 +13,6 @@ import platform
 from typing import Iterable, Sequence
 
 from lsbook.errors import LsbookError
-
-# Environment variable that picks the profile of a whole build (CI sets it to "smoke").
-PROFILE_ENV = "LSBOOK_PROFILE"
-
-
-def resolve_profile(profile: str | None = None) -> str:
-    """The chapter's profile: its ``profile`` parameter, else ``$LSBOOK_PROFILE``, else "cpu"."""
-    from lsbook.profiles import DEFAULT_PROFILE, PROFILES
-
-    chosen = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-    if chosen not in PROFILES:
-        source = "profile parameter" if profile else f"${PROFILE_ENV}"
-        raise LsbookError(f"{source} must be one of {', '.join(PROFILES)}, got {chosen!r}")
-    return chosen
 
 
 def admonition(kind: str, title: str, body: str) -> str:
@@ -43,6 +30,8 @@ def show(markdown: str) -> None:
 
 def profile_notice(profile: str) -> str:
     """The admonition every chapter shows under its parameters: what its numbers are worth."""
+    from lsbook.profiles import PROFILE_ENV
+
     if profile == "smoke":
         return admonition(
             "warning", "Smoke profile: these numbers are not results",

@@ -1,5 +1,6 @@
 """A chapter's parameters resolved: its profile, and for each parameter left at None the profile's
-default (lsbook.profiles), checked once. Every chapter calls :func:`chapter_settings`."""
+default (lsbook.profiles), checked once. Every chapter calls :func:`chapter_settings`; the pages
+that show no grid of runs of their own (PROFILE_ONLY_CHAPTERS) take only its profile."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from lsbook import paper
 from lsbook.errors import LsbookError
 from lsbook.experiments.distillation_grid import SETUPS, DistillationSetup
 from lsbook.experiments.mutual_info import MI_SETUPS, MISetup
-from lsbook.pages import resolve_profile
-from lsbook.profiles import chapter_defaults, get_profile, resolve
+from lsbook.profiles import chapter_defaults, get_profile, resolve, resolve_profile
 from lsbook.recipes import RECIPES, Recipe
 from lsbook.validation import check_alpha, check_choice, check_temperature
 
@@ -24,14 +24,17 @@ TABLE5_CHAPTERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "calibration": ("imc", (), ("transformer",)),  # the Transformer has a chapter of its own
     "penultimate": ("plr", ("fcn-fmnist",), ()),
 }
+# The chapters whose default grids the profiles define (lsbook.profiles' chapter defaults).
 CHAPTERS = (*TABLE5_CHAPTERS, "transformer", "distillation", "mutual-information")
+# The other pages of the book: of their parameters only the profile is resolved here.
+PROFILE_ONLY_CHAPTERS = ("intro", "what_was_found", "label_smoothing", "differences", "what_was_run")
 
 
 @dataclass(frozen=True)
 class ChapterSettings:
     """A chapter's resolved parameters (fields a chapter does not take stay empty)."""
 
-    chapter: str  # one of CHAPTERS
+    chapter: str  # one of CHAPTERS or PROFILE_ONLY_CHAPTERS
     profile: str  # smoke, cpu or paper
     seeds: list[int]  # seeds of every run the chapter shows
     alphas: list[float] | None  # α grid; None: each set-up's own (mutual information)
@@ -65,8 +68,15 @@ def chapter_settings(chapter: str, profile: str | None = None, *, recipes: Any =
 
     ``profile`` None means ``$LSBOOK_PROFILE``, else "cpu"; ``data_root`` sets ``$LSBOOK_DATA``.
     """
-    check_choice(chapter, CHAPTERS, "chapter")
+    check_choice(chapter, (*CHAPTERS, *PROFILE_ONLY_CHAPTERS), "chapter")
     profile = resolve_profile(profile)
+    if chapter in PROFILE_ONLY_CHAPTERS:
+        given = {"recipes": recipes, "alphas": alphas, "seeds": seeds, "setups": setups,
+                 "temperatures": temperatures, "data_root": data_root}
+        if any(value is not None for value in given.values()):
+            taken = ", ".join(name for name, value in given.items() if value is not None)
+            raise LsbookError(f"chapter {chapter!r} takes only a profile here, not {taken}")
+        return ChapterSettings(chapter, profile, [], None)
     if data_root:
         os.environ["LSBOOK_DATA"] = str(data_root)
     defaults = chapter_defaults(profile, chapter)

@@ -5,8 +5,9 @@
   on val tokens, ECE on test tokens) beside the replication's (Multi30k) and the original's (WMT14).
 - :func:`translation_table` — BLEU, token accuracy, NLL, ECE and the fitted T per α.
 - :func:`reliability_panels`, :func:`temperature_curves` — the data of Figures 4 and 5, in the form
-  ``lsbook.plots.reliability_diagram`` and ``lsbook.plots.calibration_sweep`` draw; :func:`optima`
-  and :func:`sampling_text` — where each curve of Figure 5 is best, and how finely T is sampled there.
+  ``lsbook.book.plots.reliability_diagram`` and ``lsbook.book.plots.calibration_sweep`` draw;
+  :func:`optima` and :func:`sampling_text` — where each curve of Figure 5 is best, and how finely T
+  is sampled there.
 - :func:`examples_table` — the same test sentences translated by each α.
 """
 
@@ -18,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from lsbook import paper
+from lsbook.book.gather import RunGrid, gather
+from lsbook.book.pages import markdown_table
+from lsbook.book.tables import format_spread, mean_std, seed_count_text
 from lsbook.calibration import ReliabilityBins
 from lsbook.errors import LsbookError
-from lsbook.gather import RunGrid, gather
-from lsbook.pages import markdown_table
-from lsbook.tables import format_spread, mean_std, seed_count_text
 from lsbook.translation.settings import FINE_STEP, RECIPE
 
 ORIGINAL_ROW = "transformer-wmt14"
@@ -46,7 +47,7 @@ def setup_text(profile: str) -> str:
 def gather_translation(alphas: Sequence[float], seeds: Sequence[int], profile: str, *, train: bool = True,
                        device: str | None = None, store=None, progress: bool = True) -> RunGrid:
     """The translation runs at every (α, seed): stored ones, plus newly trained ones if ``train``
-    (:func:`lsbook.gather.gather`; the engine hands Transformer recipes to lsbook.translation)."""
+    (:func:`lsbook.book.gather.gather`; the engine hands Transformer recipes to lsbook.translation)."""
     return gather(RECIPE, alphas, seeds, profile, train=train, device=device, store=store, progress=progress)
 
 

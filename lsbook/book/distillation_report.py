@@ -1,27 +1,134 @@
-"""Tables and sentences of the distillation and mutual-information chapters, from stored results.
+"""The distillation chapter's Table 4 and Figures 7/8, read from the stored runs of a study
+(never trains) and written as tables and sentences.
 
-The chapters quote numbers only through ``glue``; the sentences that compare our orderings with
-the published ones are written here from the numbers, so they stay true when the book is
-rebuilt at another profile or with other seeds.
+Numbers are test accuracies (errors for Table 4) as mean ± sample standard deviation over the
+seeds found in the store; a cell whose runs are missing says so instead of showing a number. The
+chapter quotes numbers only through ``glue``; the sentences that compare our orderings with the
+published ones are written here from the numbers, so they stay true when the book is rebuilt at
+another profile or with other seeds.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
 from lsbook import paper
-from lsbook.experiments.distillation_results import TABLE4_ROWS, CurvePoint, Summary
-from lsbook.experiments.mutual_info import MICurves
-from lsbook.pages import markdown_table
+from lsbook.book.pages import markdown_table
+from lsbook.book.tables import Summary
+from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_TEACHER, TEACHER,
+                                                  DistillationSetup, StudyRecords, RunSpec)
+from lsbook.store import Store
 
+CURVE_LABELS = {
+    "M1": "M1: teacher trained with α (γ = α)",
+    "M2": "M2: student, no distillation, trained with α (γ = α)",
+    "M3": "M3: student ← hard-label teacher at T",
+    "M4": "M4: student ← teacher trained with α, T = 1",
+}
+# Table 4's rows, named as lsbook.paper names them: "teacher without LS" (dropout, α = 0),
+# "teacher with LS" (α = 0.1, no dropout), and the students distilled from each.
+TABLE4_ROWS = paper.DISTILLATION_ROLES
+
+
+# --- The study's runs, from the store ----------------------------------------------------------------
+
+@dataclass
+class CurvePoint:
+    """One point of Figure 7/8: what it is, its γ and the test accuracy over seeds."""
+
+    label: str                               # e.g. "α=0.3" or "T=4"
+    gamma: Summary                           # smoothness index (= α for M1, M2)
+    accuracy: Summary                        # test accuracy (fraction)
+    keys: list[str] = field(default_factory=list)  # store keys of the runs
+
+
+def _for_seeds(seeds: Iterable[int], make: callable) -> list[RunSpec]:
+    return [make(seed) for seed in seeds]
+
+
+def _point(runner: StudyRecords, label: str, specs: list[RunSpec], gamma_is_alpha: float | None) -> CurvePoint:
+    accuracies, gammas, keys = [], [], []
+    for spec in specs:
+        record = runner.record(spec)
+        if record is None:
+            continue
+        gamma = gamma_is_alpha if gamma_is_alpha is not None else runner.smoothness(spec)
+        if gamma is None:
+            continue
+        accuracies.append(float(record.metrics["test_accuracy"]))
+        gammas.append(float(gamma))
+        keys.append(record.key)
+    return CurvePoint(label, Summary(gammas), Summary(accuracies), keys)
+
+
+def figure_points(setup: DistillationSetup, profile: str, seeds: Iterable[int], *,
+                  store: Store | None = None) -> dict[str, list[CurvePoint]]:
+    """The four curves M1–M4 of Figures 7/8 from the store: {"M1": [points...], ...}."""
+    seeds = list(seeds)
+    runner = StudyRecords(setup, profile, store=store)
+    teacher = lambda a, s: RunSpec(TEACHER, setup.teacher_recipe, float(a), s)  # noqa: E731
+    student = lambda t, temp, s: RunSpec(DISTILLED, setup.student_recipe, 0.0, s, t, float(temp))  # noqa: E731
+    curves: dict[str, list[CurvePoint]] = {"M1": [], "M2": [], "M3": [], "M4": []}
+    for alpha in setup.alphas:
+        curves["M1"].append(_point(runner, f"α={alpha:g}", _for_seeds(seeds, lambda s: teacher(alpha, s)), alpha))
+        curves["M2"].append(_point(runner, f"α={alpha:g}", _for_seeds(
+            seeds, lambda s: RunSpec(BASELINE, setup.student_recipe, float(alpha), s)), alpha))
+        curves["M4"].append(_point(runner, f"α={alpha:g}", _for_seeds(
+            seeds, lambda s: student(teacher(alpha, s), 1.0, s)), None))
+    for temperature in setup.temperatures:
+        curves["M3"].append(_point(runner, f"T={temperature:g}", _for_seeds(
+            seeds, lambda s: student(teacher(0.0, s), temperature, s)), None))
+    return curves
+
+
+def plot_curves(points: dict[str, list[CurvePoint]]) -> dict[str, tuple[list[float], list[float]]]:
+    """{legend label: (γ means, accuracy means in %)} of the points that have runs (for plots)."""
+    curves = {}
+    for name, pts in points.items():
+        kept = [p for p in pts if p.accuracy.n]
+        if kept:
+            curves[CURVE_LABELS[name]] = ([p.gamma.mean for p in kept], [100 * p.accuracy.mean for p in kept])
+    return curves
+
+
+def table4_summaries(setup: DistillationSetup, profile: str, seeds: Iterable[int], *,
+                     store: Store | None = None) -> dict[str, Summary]:
+    """Table 4's four test errors (fractions) over seeds: teachers with dropout / with α, and
+    the students distilled from each at T = 1."""
+    seeds = list(seeds)
+    runner = StudyRecords(setup, profile, store=store)
+    rows = {name: [] for name in TABLE4_ROWS}
+    for seed in seeds:
+        dropout = RunSpec(DROPOUT_TEACHER, setup.dropout_teacher_recipe, 0.0, seed)
+        smoothed = RunSpec(TEACHER, setup.teacher_recipe, setup.table4_alpha, seed)
+        specs = dict(zip(TABLE4_ROWS, (
+            dropout, smoothed, RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, dropout, 1.0),
+            RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, smoothed, 1.0))))
+        for name, spec in specs.items():
+            record = runner.record(spec)
+            if record is not None:
+                rows[name].append(1.0 - float(record.metrics["test_accuracy"]))
+    return {name: Summary(values) for name, values in rows.items()}
+
+
+def stored_records(setup: DistillationSetup, profile: str, seeds: Iterable[int], *,
+                   store: Store | None = None, table4: bool = True, figure: bool = True) -> list:
+    """The stored records of every run of the study (for provenance lines); never trains."""
+    from lsbook.experiments.distillation_grid import expand_grid
+
+    runner = StudyRecords(setup, profile, store=store)
+    found = (runner.record(spec) for spec in expand_grid(setup, seeds, table4=table4, figure=figure))
+    return [record for record in found if record is not None]
+
+
+# --- Table 4 as Markdown ---------------------------------------------------------------------------
 
 def _percent(value: float) -> str:
     return f"{value:.2f} %"
 
-
-# --- Table 4 -------------------------------------------------------------------------------------
 
 def table4_markdown(summaries: dict[str, Summary], ours_label: str) -> str:
     """Table 4: test error [%] of ours (mean ± std over seeds) beside the replication's and the original's."""
@@ -71,7 +178,7 @@ def table4_verdict(summaries: dict[str, Summary]) -> str:
     return f"{teachers} {students}{extra}{caution if seeds else ''}"
 
 
-# --- Figures 7 and 8 -----------------------------------------------------------------------------
+# --- Figures 7 and 8 as Markdown -------------------------------------------------------------------
 
 def points_markdown(points: dict[str, list[CurvePoint]]) -> str:
     """Every point of the figure: curve, setting, γ and test accuracy (mean ± std over seeds)."""
@@ -144,93 +251,3 @@ def figure_verdict(points: dict[str, list[CurvePoint]]) -> str:
             f"the teachers here (best {smoothed.label}: {_percent(100 * smoothed.accuracy.mean)} vs "
             f"{_percent(100 * base.accuracy.mean)} at α = 0).")
     return " ".join(sentences)
-
-
-# --- Mutual information ----------------------------------------------------------------------------
-
-def mi_references(curves: MICurves):
-    """(unrelated, collapsed): what the estimator reads at the curves' N and L on unrelated examples
-    (true value 0) and on two collapsed clusters (true value log 2); lsbook.information."""
-    from lsbook.information import collapsed_reference, unrelated_reference
-
-    return (unrelated_reference(curves.num_examples, curves.num_draws),
-            collapsed_reference(curves.num_examples, curves.num_draws))
-
-
-def mi_markdown(curves: MICurves) -> str:
-    """Per α: Î at initialisation, its maximum (and step), its last value beside the reference on
-    unrelated examples measured the same way (same N, L), and test accuracy."""
-    unrelated, collapsed = mi_references(curves)
-    rows = []
-    for alpha in sorted(curves.values):
-        values = curves.values[alpha].mean(axis=0)
-        peak = int(np.argmax(values))
-        accuracy = Summary(curves.test_accuracy[alpha])
-        rows.append([f"{alpha:g}", f"{values[0]:.3f}", f"{values[peak]:.3f} (step {int(curves.steps[peak])})",
-                     f"{values[-1]:.3f} (step {int(curves.steps[-1])})", f"{values[-1] - unrelated.mean:.3f}",
-                     accuracy.text(), len(curves.seeds[alpha])])
-    table = markdown_table(["α", "Î at step 0", "max Î", "last Î", "last Î − reference", "test accuracy", "seeds"],
-                           rows, "lrrrrrr")
-    return (table + f"\nReference, measured the same way (N = {curves.num_examples}, L = {curves.num_draws}): "
-            f"{unrelated.mean:.3f} nats on unrelated examples (true value 0), {collapsed.mean:.3f} nats on two "
-            f"collapsed clusters (true value log 2 = {math.log(2):.3f}).\n")
-
-
-def _mi_shape(steps: np.ndarray, values: np.ndarray) -> str:
-    """The course of one curve in words: where it peaks and how much it falls after the peak."""
-    peak = int(np.argmax(values))
-    if peak == 0:
-        return f"is highest at initialisation ({values[0]:.3f} nats) and falls"
-    rise, fall = values[peak] - values[0], values[peak] - values[-1]
-    if fall > 0.1 * rise:
-        return (f"rises from {values[0]:.3f} nats at initialisation to {values[peak]:.3f} at step "
-                f"{int(steps[peak])} and then falls by {fall:.3f} nats")
-    reached = int(steps[int(np.argmax(values >= values[0] + 0.9 * rise))])
-    return (f"rises from {values[0]:.3f} nats at initialisation to 90 % of its peak by step {reached} "
-            f"and then stays nearly flat (its last value is {fall:.3f} nats below the peak of "
-            f"{values[peak]:.3f})")
-
-
-def mi_verdict(curves: MICurves) -> str:
-    """The original's findings checked on our curves (Markdown), read against what the estimator
-    gives two collapsed clusters at the same N and L rather than against log 2."""
-    from lsbook.information import unrelated_reference
-
-    if not curves.values:
-        return "No mutual-information curve is stored yet."
-    log2, log_n = math.log(2), curves.log_n
-    collapsed = mi_references(curves)[1].mean    # what two collapsed clusters read: log 2 + the bias
-    sentences = []
-    for alpha in sorted(curves.values):
-        values = curves.values[alpha].mean(axis=0)
-        last = values[-1]
-        where = ("slightly above" if collapsed < last < collapsed + 0.25 * log2 else
-                 "above" if last > collapsed else "below")
-        sentences.append(
-            f"With α = {alpha:g} the estimate {_mi_shape(curves.steps, values)}; it ends {where} the level "
-            f"of two collapsed clusters as this estimator reads it ({collapsed:.3f} nats at N = {curves.num_examples}, "
-            f"L = {curves.num_draws}: log 2 = {log2:.3f} plus its upward bias) and below log N = {log_n:.3f}.")
-    if 0.0 in curves.values and len(curves.values) > 1:
-        other = max(a for a in curves.values if a > 0)
-        end0, end1 = curves.values[0.0].mean(axis=0)[-1], curves.values[other].mean(axis=0)[-1]
-        seeds = min(len(v) for v in curves.seeds.values())
-        sentences.append(
-            f"At the end of training the network trained with α = {other:g} keeps "
-            f"{'less' if end1 < end0 else 'more'} information about the example index than the one "
-            f"trained without ({end1:.3f} vs {end0:.3f} nats, "
-            f"{'one seed per curve' if seeds == 1 else f'means over {seeds} seeds'}); the original "
-            f"reports less with label smoothing, and an end slightly above log 2 — where two collapsed clusters "
-            f"put this estimator at the original's N = 600 and L = 5, since its bias there is "
-            f"{unrelated_reference(600, 5).mean:.2f} nats.")
-    return " ".join(sentences)
-
-
-def placeholder_figure(message: str):
-    """A figure that says why there is nothing to draw (keeps figure numbers and references stable)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 2.0), dpi=110, layout="constrained")
-    ax = fig.subplots()
-    ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize="small")
-    return fig

@@ -226,7 +226,7 @@ def calibration_sweep(curves: Mapping[str, Mapping[str, tuple[Sequence[float], S
     ``curves[label][metric]`` is (temperatures, values): each metric may have its own temperatures
     (token metrics and BLEU are measured on different grids); a model lacking a metric is skipped
     in that panel. ``optima[label][metric]`` (anything with ``.temperature`` and ``.value``, e.g.
-    ``lsbook.translation.report.optima``) is drawn as a ring on that curve.
+    ``lsbook.book.translation_report.optima``) is drawn as a ring on that curve.
     """
     if not curves:
         raise LsbookError("calibration_sweep needs at least one curve")
@@ -301,4 +301,13 @@ def mutual_information_figure(steps: Sequence[int], curves: Mapping[str, Sequenc
     ax.set_xlabel("training step")
     ax.set_ylabel("mutual information (nats)")
     ax.legend(fontsize="x-small")
+    return fig
+
+
+def placeholder_figure(message: str) -> Figure:
+    """A figure that says why there is nothing to draw (keeps figure numbers and references stable)."""
+    fig = _new_figure(5.5, 2.0)
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize="small")
     return fig

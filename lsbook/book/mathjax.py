@@ -11,10 +11,11 @@ which this module puts into ``book/_static/mathjax/`` (ignored by git):
   TeX extension built in (no extension is fetched on demand), its web fonts and the licence
   (about 1.7 MB).
 
-The files are fetched once, at set-up (``scripts/setup.sh`` runs ``python -m lsbook.mathjax``;
-:func:`lsbook.chapters.build_book` does it when they are missing), and not committed: the registry
-serves the same bytes for a pinned version, so committing 1.7 MB of third-party minified code
-would only grow the repository. After that the build needs no network.
+The files are fetched once, at set-up (``scripts/setup.sh`` runs
+``python -m lsbook.book.mathjax``; :func:`lsbook.book.execute.build_book` does it when they are
+missing), and not committed: the registry serves the same bytes for a pinned version, so committing
+1.7 MB of third-party minified code would only grow the repository. After that the build needs no
+network.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ VERSION = "3.2.2"
 # dist.integrity of mathjax@3.2.2 on registry.npmjs.org (npm view mathjax@3.2.2 dist.integrity).
 INTEGRITY = "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
 TARBALL_URL = f"https://registry.npmjs.org/mathjax/-/mathjax-{VERSION}.tgz"
-TARGET = Path(__file__).resolve().parents[1] / "book" / "_static" / "mathjax"
+TARGET = Path(__file__).resolve().parents[2] / "book" / "_static" / "mathjax"
 ENTRY = "tex-chtml-full.js"  # mathjax_path in _config.yml is "mathjax/" + ENTRY
 FONTS = "output/chtml/fonts/woff-v2"  # where the CommonHTML output looks for its fonts, beside ENTRY
 STAMP = "VERSION"
@@ -73,7 +74,7 @@ def fetch(folder: Path) -> Path:
     except OSError as error:
         raise LsbookError(f"cannot fetch mathjax@{VERSION} ({'npm pack failed; ' if npm else ''}{TARBALL_URL}: "
                           f"{error}); download that file elsewhere and run "
-                          f"`python -m lsbook.mathjax --tarball FILE`") from error
+                          f"`python -m lsbook.book.mathjax --tarball FILE`") from error
     return destination
 
 
@@ -123,7 +124,7 @@ def ensure(target: Path = TARGET) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lsbook.mathjax", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lsbook.book.mathjax", description=__doc__.splitlines()[0])
     parser.add_argument("--tarball", type=Path, help=f"a local copy of {TARBALL_URL} (no download)")
     parser.add_argument("--force", action="store_true", help="install again even if present")
     args = parser.parse_args(argv)

@@ -17,7 +17,7 @@ from typing import Any
 
 from lsbook.errors import LsbookError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BOOK_DIR = REPO_ROOT / "book"
 TOC_FILE = REPO_ROOT / "_toc.yml"
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "_build" / "papermill"
@@ -158,7 +158,7 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
     ``reuse``, a folder that already holds a successful build of the same profile and builder is
     returned as it is (several test modules share one smoke build); a lock file keeps two
     processes from building into the same folder at once. The HTML build serves MathJax itself
-    (:mod:`lsbook.mathjax`, fetched here once if set-up has not done it).
+    (:mod:`lsbook.book.mathjax`, fetched here once if set-up has not done it).
     """
     import contextlib
     import fcntl
@@ -172,7 +172,7 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
     if builder not in builders:
         raise LsbookError(f"builder must be html or pdflatex, got {builder!r}")
     if builder == "html":
-        from lsbook import mathjax
+        from lsbook.book import mathjax
 
         mathjax.ensure()
     output_dir = Path(output_dir)
