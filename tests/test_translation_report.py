@@ -171,3 +171,39 @@ def test_sampling_text_names_coarsely_located_optima():
     assert "ECE of α = 0.3 (T = 0.75), where the grid steps by 0.25" in text
     assert "edge of the grid" in text and "BLEU of α = 0.3 (T = 2)" in text
     assert "α = 0 (" not in text
+
+
+def _history_record(nll: list[float], temperature: float, seed: int = 0):
+    from types import SimpleNamespace
+
+    history = [{"epoch": i + 1, "val_nll": v, "val_temperature": temperature} for i, v in enumerate(nll)]
+    return SimpleNamespace(config={"alpha": 0.0, "seed": seed},
+                           metrics={"history": history, "val_temperature": temperature})
+
+
+def test_regime_text_tells_a_run_past_its_best_nll_from_an_underfit_one():
+    from lsbook.book.gather import RunGrid
+
+    converged = RunGrid("transformer-multi30k-small", "paper", (0.0,), (0,),
+                        {(0.0, 0): _history_record([3.0, 2.0, 1.9, 1.95], 1.35)})
+    text = report.regime_text(converged)
+    assert "passed its best validation NLL (1.900 after epoch 3; 1.950 after the last, epoch 4)" in text
+    assert "T = 1.35: overconfident" in text
+    underfit = RunGrid("transformer-multi30k", "cpu", (0.0,), (0,), {(0.0, 0): _history_record([4.0, 3.0, 2.6], 1.01)})
+    text = report.regime_text(underfit)
+    assert "still falling at the last epoch (2.600 after epoch 3, 0.400 lower" in text and "underfit" in text
+    assert "neither over- nor underconfident" in text
+    curves = report.training_curves(converged)
+    assert curves["α = 0, seed 0"]["val_nll"] == ([1, 2, 3, 4], [3.0, 2.0, 1.9, 1.95])
+    assert plots.epoch_curves(curves).axes[0].get_xlabel() == "epoch"
+    with pytest.raises(LsbookError, match="at least one curve"):
+        plots.epoch_curves({})
+
+
+def test_the_main_grid_is_the_cpu_sized_paper_runs_where_stored(tmp_path):
+    from lsbook.book.gather import RunGrid
+
+    quick = RunGrid("transformer-multi30k", "cpu", (0.0,), (0,))
+    assert report.main_grid(quick, (0.0,), store=Store(tmp_path)) is quick       # nothing stored
+    smoke = RunGrid("transformer-multi30k", "smoke", (0.0,), (0,))
+    assert report.main_grid(smoke, (0.0,)) is smoke                             # never at smoke

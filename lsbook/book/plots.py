@@ -218,6 +218,37 @@ def reliability_diagram(panels: Mapping[str, Mapping[str, object]]) -> Figure:
 METRIC_LABELS = {"ece": "ECE", "bleu": "BLEU", "nll": "NLL (nats)", "accuracy": "accuracy"}
 
 
+EPOCH_LABELS = {"val_nll": "validation NLL (nats)", "val_temperature": "T fitted on validation",
+                "val_ece": "validation ECE"}
+
+
+def epoch_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+                 metrics: Sequence[str] = ("val_nll", "val_temperature")) -> Figure:
+    """Per-epoch validation metrics of training runs, one panel per metric and one line per run:
+    ``curves[label][metric]`` is (epochs, values). A ring marks the lowest validation NLL; the
+    fitted-temperature panel has a line at T = 1 (calibrated)."""
+    if not curves:
+        raise LsbookError("epoch_curves needs at least one curve")
+    fig = _new_figure(3.8 * len(metrics), 3.2)
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), squeeze=False)[0])
+    for ax, metric in zip(axes, metrics):
+        for label, values in curves.items():
+            if metric not in values:
+                continue
+            epochs, y = (np.asarray(v, dtype=float) for v in values[metric])
+            line, = ax.plot(epochs, y, marker="o", markersize=2, linewidth=1.2, label=label)
+            if metric == "val_nll":
+                best = int(np.argmin(y))
+                ax.plot([epochs[best]], [y[best]], marker="o", markersize=8, markerfacecolor="none",
+                        markeredgecolor=line.get_color(), linestyle="none")
+        if metric == "val_temperature":
+            ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(EPOCH_LABELS.get(metric, metric))
+        ax.legend(fontsize="x-small")
+    return fig
+
+
 def calibration_sweep(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
                       metrics: Sequence[str] = ("ece", "bleu", "nll"),
                       optima: Mapping[str, Mapping[str, object]] | None = None) -> Figure:
