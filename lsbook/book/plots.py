@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -222,35 +222,54 @@ EPOCH_LABELS = {"val_nll": "validation NLL (nats)", "val_temperature": "T fitted
                 "val_ece": "validation ECE"}
 
 
-def epoch_curves(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
-                 metrics: Sequence[str] = ("val_nll", "val_temperature")) -> Figure:
-    """Per-epoch validation metrics of training runs, one panel per metric and one line per run:
-    ``curves[label][metric]`` is (epochs, values). A ring marks the lowest validation NLL; the
-    fitted-temperature panel has a line at T = 1 (calibrated)."""
+Curves = Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]]  # label -> metric -> (x, y)
+
+
+_X_LABELS = {"temperatures": "temperature T", "epochs": "epoch"}
+
+
+def _curve_panels(curves: Curves, metrics: Sequence[str], x_name: str, ylabels: Mapping[str, str],
+                  ring: Callable[[str, str, np.ndarray, np.ndarray], tuple[float, float] | None], what: str) -> Figure:
+    """One panel per metric, one line per label, against ``x_name`` ("temperatures" or "epochs");
+    ``ring(label, metric, x, y)`` names a point to ring."""
     if not curves:
-        raise LsbookError("epoch_curves needs at least one curve")
-    fig = _new_figure(3.8 * len(metrics), 3.2)
+        raise LsbookError(f"{what} needs at least one curve")
+    fig = _new_figure(3.7 * len(metrics), 3.2)
     axes = np.atleast_1d(fig.subplots(1, len(metrics), squeeze=False)[0])
     for ax, metric in zip(axes, metrics):
         for label, values in curves.items():
             if metric not in values:
                 continue
-            epochs, y = (np.asarray(v, dtype=float) for v in values[metric])
-            line, = ax.plot(epochs, y, marker="o", markersize=2, linewidth=1.2, label=label)
-            if metric == "val_nll":
-                best = int(np.argmin(y))
-                ax.plot([epochs[best]], [y[best]], marker="o", markersize=8, markerfacecolor="none",
+            x, y = (np.asarray(v, dtype=float) for v in values[metric])
+            if x.ndim != 1 or x.size == 0 or y.shape != x.shape:
+                raise LsbookError(f"curves[{label!r}][{metric!r}] needs as many values as {x_name} "
+                                  f"(a non-empty 1-D sequence), got {y.size} values for {x.size}")
+            line, = ax.plot(x, y, marker="o", markersize=2, linewidth=1.2, label=label)
+            point = ring(label, metric, x, y)
+            if point is not None:
+                ax.plot([point[0]], [point[1]], marker="o", markersize=8, markerfacecolor="none",
                         markeredgecolor=line.get_color(), linestyle="none")
-        if metric == "val_temperature":
-            ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(EPOCH_LABELS.get(metric, metric))
+        ax.set_xlabel(_X_LABELS[x_name])
+        ax.set_ylabel(ylabels.get(metric, metric))
         ax.legend(fontsize="x-small")
     return fig
 
 
-def calibration_sweep(curves: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
-                      metrics: Sequence[str] = ("ece", "bleu", "nll"),
+def epoch_curves(curves: Curves, metrics: Sequence[str] = ("val_nll", "val_temperature")) -> Figure:
+    """Per-epoch validation metrics of training runs, one panel per metric and one line per run:
+    ``curves[label][metric]`` is (epochs, values). A ring marks the lowest validation NLL; the
+    fitted-temperature panel has a line at T = 1 (calibrated)."""
+    def lowest_nll(label: str, metric: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+        return (x[int(np.argmin(y))], float(y.min())) if metric == "val_nll" else None
+
+    fig = _curve_panels(curves, metrics, "epochs", EPOCH_LABELS, lowest_nll, "epoch_curves")
+    for ax, metric in zip(fig.axes, metrics):
+        if metric == "val_temperature":
+            ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    return fig
+
+
+def calibration_sweep(curves: Curves, metrics: Sequence[str] = ("ece", "bleu", "nll"),
                       optima: Mapping[str, Mapping[str, object]] | None = None) -> Figure:
     """Figure 5: each metric against the softmax temperature T, one line per model (e.g. per α).
 
@@ -259,27 +278,11 @@ def calibration_sweep(curves: Mapping[str, Mapping[str, tuple[Sequence[float], S
     in that panel. ``optima[label][metric]`` (anything with ``.temperature`` and ``.value``, e.g.
     ``lsbook.book.translation_report.optima``) is drawn as a ring on that curve.
     """
-    if not curves:
-        raise LsbookError("calibration_sweep needs at least one curve")
-    fig = _new_figure(3.6 * len(metrics), 3.2)
-    axes = np.atleast_1d(fig.subplots(1, len(metrics), squeeze=False)[0])
-    for ax, metric in zip(axes, metrics):
-        for label, values in curves.items():
-            if metric not in values:
-                continue
-            temperatures, y = (np.asarray(v, dtype=float) for v in values[metric])
-            if temperatures.ndim != 1 or temperatures.size == 0 or y.shape != temperatures.shape:
-                raise LsbookError(f"curves[{label!r}][{metric!r}] needs as many values as temperatures "
-                                  f"(a non-empty 1-D sequence), got {y.size} values for {temperatures.size}")
-            line, = ax.plot(temperatures, y, marker="o", markersize=2, linewidth=1.2, label=label)
-            best = (optima or {}).get(label, {}).get(metric)
-            if best is not None:
-                ax.plot([best.temperature], [best.value], marker="o", markersize=8, markerfacecolor="none",
-                        markeredgecolor=line.get_color(), linestyle="none")
-        ax.set_xlabel("temperature T")
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-        ax.legend(fontsize="x-small")
-    return fig
+    def optimum(label: str, metric: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+        best = (optima or {}).get(label, {}).get(metric)
+        return None if best is None else (best.temperature, best.value)
+
+    return _curve_panels(curves, metrics, "temperatures", METRIC_LABELS, optimum, "calibration_sweep")
 
 
 def distillation_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
