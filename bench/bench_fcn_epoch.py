@@ -52,7 +52,8 @@ from lsbook.optimisation import make_optimizer  # noqa: E402
 from lsbook.profiles import resolve  # noqa: E402
 from lsbook.runtime import CHECKPOINT_FORMAT, CheckpointCadence, pick_device, write_checkpoint  # noqa: E402
 from lsbook.schedule import schedule_of  # noqa: E402
-from lsbook.train import ClassifierTask, plan_run  # noqa: E402
+from lsbook.run_config import RunConfig  # noqa: E402
+from lsbook.train import ClassifierTask  # noqa: E402
 
 PAPER_EPOCHS = 100  # a paper FCN run: what the checkpoint cadence is amortised over
 TARGET = 1.25
@@ -161,7 +162,7 @@ def epoch_ratios(args) -> None:
     recipe = resolve(args.recipe, "paper")
     if args.subset:
         recipe = recipe.replace(train_subset=args.subset)
-    task = ClassifierTask(plan_run(recipe, 0.1, 0, "paper"))
+    task = ClassifierTask(RunConfig.of(recipe, 0.1, 0, "paper"))
     examples = task.load_data(pick_device("cpu"), None)
     data = task.data
     evaluated_examples = len(data.test[1]) + len(data.val[1])
@@ -243,14 +244,15 @@ GRID = """
 import json, sys, time
 began = time.perf_counter()
 import lsbook
-from lsbook.cluster.grid import RunSpec
+from lsbook.cluster.grid import GridRun
+from lsbook.run_config import RunConfig
 from lsbook.store import Store
 from lsbook.sweep import run_locally
 recipe, jobs, runs, epochs, subset, root = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \\
     sys.argv[5], sys.argv[6]
-overrides = (("epochs", epochs),) + ((("train_subset", int(subset)),) if subset != "all" else ())
+overrides = {"epochs": epochs, **({"train_subset": int(subset)} if subset != "all" else {})}
 alphas = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35][:runs]
-specs = [RunSpec(recipe, "cpu", alpha, 0, overrides=overrides) for alpha in alphas]
+specs = [GridRun(RunConfig.of(recipe, alpha, 0, "cpu", overrides=overrides)) for alpha in alphas]
 outcome = run_locally(specs, Store(root + "/results"), jobs=jobs, progress=False, runs_root=root + "/runs",
                       report=lambda line: None)
 print(json.dumps({"trained": len(outcome.trained), "failed": [reason for _, reason in outcome.failed],

@@ -24,7 +24,7 @@ from lsbook.profiles import DEFAULT_PROFILE, PROFILES
 from lsbook.validation import check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lsbook.train import RunPlan
+    from lsbook.run_config import RunConfig
 
 
 # --- the parser ----------------------------------------------------------------------------------
@@ -253,26 +253,26 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 # --- one run ---------------------------------------------------------------------------------------
 
-def _plan(args: argparse.Namespace) -> "RunPlan":
+def _config(args: argparse.Namespace) -> "RunConfig":
     from lsbook.cluster.sweep import length_overrides
-    from lsbook.train import plan_run
+    from lsbook.run_config import RunConfig
 
-    return plan_run(args.recipe, args.alpha, args.seed, args.profile,
-                    overrides=length_overrides(args.epochs, args.steps))
+    return RunConfig.of(args.recipe, args.alpha, args.seed, args.profile,
+                        overrides=length_overrides(args.epochs, args.steps))
 
 
-def plan_report(plan: "RunPlan") -> dict[str, Any]:
-    """What ``plan`` (lsbook.train.RunPlan) will train, in optimiser steps (lsbook.schedule)."""
+def plan_report(config: "RunConfig") -> dict[str, Any]:
+    """What ``config`` (lsbook.run_config.RunConfig) will train, in optimiser steps (lsbook.schedule)."""
     from lsbook.schedule import schedule_of
 
-    schedule = schedule_of(plan.recipe)
-    return {"key": plan.key, "recipe": plan.recipe.name, "profile": plan.config["profile"],
-            "alpha": plan.config["alpha"], "seed": plan.config["seed"],
-            "train_examples": schedule.train_examples, "batch_size": plan.recipe.batch_size,
+    schedule = schedule_of(config.recipe)
+    return {"key": config.key, "recipe": config.recipe.name, "profile": config.profile,
+            "alpha": config.alpha, "seed": config.seed,
+            "train_examples": schedule.train_examples, "batch_size": config.recipe.batch_size,
             "steps_per_epoch": schedule.steps_per_epoch, "epochs": schedule.epochs,
-            "total_steps": schedule.total_steps, "lr": plan.recipe.lr, "lr_schedule": schedule.kind,
+            "total_steps": schedule.total_steps, "lr": config.recipe.lr, "lr_schedule": schedule.kind,
             "lr_gamma": schedule.lr_gamma, "lr_milestone_steps": list(schedule.milestone_steps),
-            "config": plan.config}
+            "config": config.as_dict()}
 
 
 def format_plan(report: dict[str, Any]) -> str:
@@ -302,7 +302,7 @@ def format_plan(report: dict[str, Any]) -> str:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    report = plan_report(_plan(args))
+    report = plan_report(_config(args))
     print(json.dumps(report, indent=1, sort_keys=True) if args.json else format_plan(report))
     return 0
 
@@ -315,23 +315,21 @@ def _use_threads(threads: int | None) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from lsbook.cluster.sweep import length_overrides
     from lsbook.runtime import pick_device
     from lsbook.store import Store
-    from lsbook.train import ensure_run
+    from lsbook.train import ensure_run, find_run
 
-    plan = _plan(args)
+    config = _config(args)
     pick_device(args.device)
     if args.threads is not None:
         check_positive_int(args.threads, "threads")
     store = Store(args.results)
-    stored = store.get(plan.key, plan.config)
+    stored = find_run(config, store)
     if stored is not None and (stored.has_model or not args.keep_model):
         print(run_summary(stored) + "\n  (already stored: not trained again)")
         return 0
     _use_threads(args.threads)
-    record = ensure_run(args.recipe, args.alpha, args.seed, args.profile, store=store, device=args.device,
-                        progress=not args.quiet, overrides=length_overrides(args.epochs, args.steps),
+    record = ensure_run(config, store=store, device=args.device, progress=not args.quiet,
                         keep_model=args.keep_model, allow_dirty=args.allow_dirty)
     print(run_summary(record))
     return 0

@@ -196,7 +196,7 @@ DIFFERENCES: tuple[Difference, ...] = (
              "every student names its teacher's key.",
         why="A student must be distilled from the teacher its α says; with keys, no run can be "
             "written over another.",
-        code=("lsbook.store:config_key", "lsbook.train:plan_run", "lsbook.experiments.distillation_grid"),
+        code=("lsbook.store:config_key", "lsbook.run_config:Distillation", "lsbook.experiments.distillation_grid"),
         chapters=("distillation",)),
     # --- our choices -------------------------------------------------------------------------------
     Difference(

@@ -20,8 +20,8 @@
 - the step callback (probes that watch training without changing it).
 
 A task supplies the rest: data, model, the loss of a batch, per-epoch evaluation, the final record.
-The store, the lock and the run's folder stay with the callers (``ensure_run``,
-``ensure_translation_run``): they decide whether a run needs training at all.
+The store, the lock and the run's folder stay with the caller (:func:`lsbook.train.ensure_run`): it
+decides whether a run needs training at all.
 """
 
 from __future__ import annotations

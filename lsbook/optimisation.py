@@ -5,12 +5,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from lsbook.recipes import Recipe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lsbook.run_config import Distillation
 
 
 def _matches(name: str, prefix: str) -> bool:
@@ -40,7 +43,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
                            nesterov=recipe.nesterov)
 
 
-def make_objective(recipe: Recipe, alpha: float, distill: dict | None,
+def make_objective(recipe: Recipe, alpha: float, distill: "Distillation | None",
                    teacher_model: nn.Module | None) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """loss(logits, labels, inputs) × the recipe's loss multiplier."""
     from lsbook import losses
@@ -48,12 +51,12 @@ def make_objective(recipe: Recipe, alpha: float, distill: dict | None,
     multiplier = recipe.loss_multiplier
     if distill is None:
         return lambda logits, labels, _: losses.label_smoothing_cross_entropy(logits, labels, alpha) * multiplier
-    temperature, beta = distill["temperature"], distill["beta"]
+    temperature, beta = distill.temperature, distill.beta
 
     def distillation(logits: torch.Tensor, labels: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             teacher_logits = teacher_model(inputs)  # [B, K], the same augmented batch
-        if distill["loss"] == "replication":
+        if distill.loss == "replication":
             loss = losses.distillation_loss_replication(logits, teacher_logits / temperature, labels, beta=beta)
         else:
             loss = losses.distillation_loss_original(logits, teacher_logits, temperature, beta=beta, labels=labels)

@@ -1,6 +1,6 @@
 """A grid of runs trained here, on this machine: plain grids and distillation studies alike.
 
-Every run is planned first (a bad α, seed or recipe stops the sweep before anything trains); stored
+Every run is configured first (a bad α, seed or recipe stops the sweep before anything trains); stored
 runs are skipped; teachers train before their students, and a student whose teacher failed is not
 started. With ``jobs`` > 1, that many runs train at once, each in a worker process with
 ``cores // jobs`` torch threads; a student starts when its teacher is stored. Two workers never
@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-from lsbook.cluster.grid import RunSpec
+from lsbook.cluster.grid import GridRun
 from lsbook.errors import LsbookError
 from lsbook.store import Store
 from lsbook.validation import check_positive_int
@@ -26,11 +26,11 @@ from lsbook.validation import check_positive_int
 
 @dataclass
 class SweepOutcome:
-    """What a local sweep did, run by run (labels as :meth:`RunSpec.label` writes them)."""
+    """What a local sweep did, run by run."""
 
-    stored: list[RunSpec] = field(default_factory=list)  # found in the store, not trained
-    trained: list[RunSpec] = field(default_factory=list)  # trained (or resumed) now
-    failed: list[tuple[RunSpec, str]] = field(default_factory=list)  # (run, one-line reason)
+    stored: list[GridRun] = field(default_factory=list)  # found in the store, not trained
+    trained: list[GridRun] = field(default_factory=list)  # trained (or resumed) now
+    failed: list[tuple[GridRun, str]] = field(default_factory=list)  # (run, one-line reason)
 
     @property
     def summary(self) -> str:
@@ -56,53 +56,33 @@ def _start_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _train(spec: RunSpec, store_root: str, runs_root: str | None, device: str | None, progress: bool,
+def _train(spec: GridRun, store_root: str, runs_root: str | None, device: str | None, progress: bool,
            allow_dirty: bool) -> str:
     return spec.train(store_root, runs_root, device=device, progress=progress, allow_dirty=allow_dirty).key
 
 
-def is_stored(spec: RunSpec, store: Store) -> bool:
-    """Whether the store holds ``spec``'s run as the sweep wants it: with weights if it keeps them,
-    and for a student with γ, its teacher's γ at the student's temperature."""
-    plan = spec.plan()
-    record = store.get(plan.key, plan.config)
-    if record is None or (spec.keep_model and not record.has_model):
-        return False
-    if spec.smoothness and spec.teacher is not None:
-        from lsbook.experiments.smoothness import find_smoothness
-
-        teacher_plan = spec.teacher.plan()
-        teacher = store.get(teacher_plan.key, teacher_plan.config)
-        return teacher is not None and find_smoothness(teacher, spec.distill_temperature, store) is not None
-    return True
-
-
-def run_locally(specs: Sequence[RunSpec], store: Store, *, jobs: int = 1, device: str | None = None,
+def run_locally(specs: Sequence[GridRun], store: Store, *, jobs: int = 1, device: str | None = None,
                 progress: bool = True, runs_root: str | None = None, allow_dirty: bool = False,
                 report: Callable[[str], None] | None = None) -> SweepOutcome:
     """Train every run of ``specs`` that is not stored, ``jobs`` at a time; teachers first."""
     jobs = check_positive_int(jobs, "jobs")
     say = report or (lambda line: print(line, flush=True))
-    plans = {spec: spec.plan() for spec in specs}  # every argument checked before anything runs
-    outcome = SweepOutcome()
-    todo: list[RunSpec] = []
-    for spec in sorted(specs, key=lambda s: s.teacher is not None):
-        if is_stored(spec, store):
-            say(f"stored   {spec.label()}: run {plans[spec].key}")
+    outcome = SweepOutcome()  # every configuration was validated when it was made
+    todo: list[GridRun] = []
+    for spec in sorted(specs, key=lambda s: s.teacher_key is not None):
+        if spec.is_stored(store):
+            say(f"stored   {spec.label()}: run {spec.key}")
             outcome.stored.append(spec)
         else:
             todo.append(spec)
-    done = {plans[s].key for s in outcome.stored}
+    done = {s.key for s in outcome.stored}
     failed_keys: set[str] = set()
 
-    def teacher_ready(spec: RunSpec) -> bool:
-        if spec.teacher is None:
-            return True
-        plan = spec.teacher.plan()
-        return plan.key in done or store.get(plan.key, plan.config) is not None
+    def teacher_ready(spec: GridRun) -> bool:
+        return spec.teacher_key is None or spec.teacher_key in done or store.get(spec.teacher_key) is not None
 
-    def finished(spec: RunSpec, error: BaseException | None) -> None:
-        key = plans[spec].key
+    def finished(spec: GridRun, error: BaseException | None) -> None:
+        key = spec.key
         if error is None:
             done.add(key)
             outcome.trained.append(spec)
@@ -114,10 +94,10 @@ def run_locally(specs: Sequence[RunSpec], store: Store, *, jobs: int = 1, device
         if not isinstance(error, LsbookError):  # a bug, not bad input: keep its traceback
             traceback.print_exception(error, file=sys.stderr)
 
-    def blocked(spec: RunSpec) -> bool:
-        if spec.teacher is not None and spec.teacher.plan().key in failed_keys:
-            outcome.failed.append((spec, f"its teacher failed ({spec.teacher.label()})"))
-            failed_keys.add(plans[spec].key)
+    def blocked(spec: GridRun) -> bool:
+        if spec.teacher_key in failed_keys:
+            outcome.failed.append((spec, f"its teacher failed (run {spec.teacher_key})"))
+            failed_keys.add(spec.key)
             return True
         return False
 
@@ -125,7 +105,7 @@ def run_locally(specs: Sequence[RunSpec], store: Store, *, jobs: int = 1, device
         for spec in todo:
             if blocked(spec):
                 continue
-            say(f"training {spec.label()}: run {plans[spec].key}")
+            say(f"training {spec.label()}: run {spec.key}")
             try:
                 _train(spec, str(store.root), runs_root, device, progress, allow_dirty)
             except KeyboardInterrupt:
@@ -137,7 +117,7 @@ def run_locally(specs: Sequence[RunSpec], store: Store, *, jobs: int = 1, device
         return outcome
 
     waiting = list(todo)
-    running: dict[Future, RunSpec] = {}
+    running: dict[Future, GridRun] = {}
     context = get_context("spawn")  # a fresh interpreter per worker: no forked OpenMP state
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                              initargs=(threads_per_job(jobs),)) as pool:
@@ -147,7 +127,7 @@ def run_locally(specs: Sequence[RunSpec], store: Store, *, jobs: int = 1, device
                     waiting.remove(spec)
                 elif teacher_ready(spec):
                     waiting.remove(spec)
-                    say(f"training {spec.label()}: run {plans[spec].key}")
+                    say(f"training {spec.label()}: run {spec.key}")
                     running[pool.submit(_train, spec, str(store.root), runs_root, device, False,
                                         allow_dirty)] = spec
             if not running:

@@ -1,7 +1,8 @@
-"""The image-classifier engine: ``ensure_run`` returns a stored run, training (or resuming) it if needed.
+"""The engine's entry: ``ensure_run(config)`` returns a stored run, training (or resuming) it if needed.
 
-One run = a resolved recipe (:mod:`lsbook.recipes`, :mod:`lsbook.profiles`) + α + seed (+ a teacher
-for distillation students). It trains in the one loop (:mod:`lsbook.loop`: seeding, optimiser and
+One run = a :class:`lsbook.run_config.RunConfig` (resolved recipe, α, seed, a teacher for
+distillation students, a probe). Classifiers and the Transformer train in the one loop
+(:mod:`lsbook.loop`); here are the store and lock around it, teachers, and the classifier's task. It trains (:mod:`lsbook.loop`: seeding, optimiser and
 schedule, divergence check, history, checkpoints with every random state, exact resume) as a
 :class:`ClassifierTask` (seed Section 2.2 for the recipes' meaning):
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,173 +36,99 @@ from torch import nn
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError
 from lsbook.evaluation import evaluate_splits, evaluation_splits, penultimate_features
-from lsbook.loop import StepCallback, Trained, TrainOutcome, run_training
+from lsbook.loop import StepCallback, Task, Trained, run_training
 from lsbook.optimisation import make_objective
-from lsbook.profiles import PROFILES, resolve
-from lsbook.recipes import Recipe, json_ready
+from lsbook.recipes import Recipe
+from lsbook.run_config import RunConfig
 from lsbook.run_data import RunData, load_run_data
 from lsbook.runtime import (default_runs_root, deterministic_algorithms, exclusive_lock, pick_device,
                             read_checkpoint, run_directory, write_run_config)
 from lsbook.provenance import check_clean_tree
-from lsbook.store import Record, Store, config_key
-from lsbook.validation import check_alpha, check_choice, check_positive_int, check_temperature
+from lsbook.store import Record, Store
+from lsbook.validation import check_positive_int
 
-DISTILL_LOSSES = ("replication", "original")
+# --- Finding and training a run ---------------------------------------------------------------
 
-
-# --- Run identity ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What a run is, before it runs: its resolved recipe, configuration and store key."""
-
-    recipe: Recipe
-    config: dict[str, Any]
-    key: str
+def find_run(config: RunConfig, store: Store | None = None) -> Record | None:
+    """The stored record of ``config``'s run, or None (never trains)."""
+    return (store or Store()).get(config.key, config.as_dict())
 
 
-def plan_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
-             teacher: Record | None = None, distill_temperature: float | None = None,
-             distill_loss: str = "replication", beta: float | None = None,
-             overrides: dict[str, Any] | None = None, step_callback_name: str | None = None) -> RunPlan:
-    """Check every argument and compute the run's config and key (nothing is written)."""
-    from lsbook.data.registry import get_dataset
+def ensure_run(config: RunConfig, *, store: Store | None = None, device: str | torch.device | None = None,
+               progress: bool = True, keep_model: bool = False, step_callback: StepCallback | None = None,
+               step_callback_every: int = 1, runs_root: str | os.PathLike | None = None,
+               allow_dirty: bool = False) -> Record:
+    """The stored record of ``config``'s run; trains it first (resuming from its checkpoint) if missing.
 
-    check_choice(profile, PROFILES, "profile")
-    if isinstance(recipe, Recipe):
-        resolved = recipe.validate()
-    else:
-        resolved = resolve(str(recipe), profile)
-    if overrides:
-        resolved = resolved.replace(**overrides)
-    alpha = check_alpha(alpha)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise LsbookError(f"seed must be an integer >= 0, got {seed!r}")
-    info = get_dataset(resolved.dataset)
-    if resolved.model == "transformer":  # translation runs have their own identity (lsbook.translation)
-        if teacher is not None or distill_temperature is not None or beta is not None or step_callback_name:
-            raise LsbookError("teachers and step callbacks apply to image classifiers, not to the Transformer")
-        from lsbook.translation.run import plan_translation_run
-
-        translation = plan_translation_run(alpha, seed, profile, recipe=resolved)
-        return RunPlan(resolved, translation.config, translation.key)
-    distill = None
-    if teacher is not None:
-        check_choice(distill_loss, DISTILL_LOSSES, "distill_loss")
-        if alpha != 0.0:
-            raise LsbookError("alpha must be 0 for a distilled student: the distillation loss "
-                              "replaces the label-smoothed targets")
-        if teacher.config.get("dataset") != info.name:
-            raise LsbookError(f"teacher {teacher.key} was trained on {teacher.config.get('dataset')!r}, "
-                              f"the student on {info.name!r}")
-        temperature = check_temperature(1.0 if distill_temperature is None else distill_temperature,
-                                        "distill_temperature")
-        if beta is None:
-            beta = 0.6 if distill_loss == "replication" else 1.0  # seed 6.1 / orig. CIFAR-10
-        beta = float(beta)
-        if not 0.0 <= beta <= 1.0:
-            raise LsbookError(f"beta must be in [0, 1], got {beta!r}")
-        distill = {"loss": distill_loss, "temperature": temperature, "beta": beta}
-    elif distill_temperature is not None or beta is not None:
-        raise LsbookError("distill_temperature and beta need a teacher (teacher=Record)")
-    config = {
-        "recipe": resolved.name,
-        "profile": profile,
-        "alpha": alpha,
-        "seed": int(seed),
-        "engine_version": ENGINE_VERSION,
-        "dataset": info.name,
-        "model": resolved.model,
-        "num_classes": info.num_classes,
-        "teacher_key": teacher.key if teacher is not None else None,
-        "distill": distill,
-        "step_callback": step_callback_name,
-        "resolved_recipe": resolved.to_dict(),
-    }
-    config = json_ready(config)
-    return RunPlan(resolved, config, config_key(config))
-
-
-def find_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *, store: Store | None = None,
-             **plan_kwargs: Any) -> Record | None:
-    """The stored record of this run, or None (never trains)."""
-    plan = plan_run(recipe, alpha, seed, profile, **plan_kwargs)
-    return (store or Store()).get(plan.key, plan.config)
-
-
-def ensure_run(recipe: str | Recipe, alpha: float, seed: int, profile: str, *,
-               store: Store | None = None, teacher: Record | None = None,
-               distill_temperature: float | None = None, distill_loss: str = "replication",
-               beta: float | None = None, device: str | torch.device | None = None,
-               progress: bool = True, overrides: dict[str, Any] | None = None,
-               keep_model: bool = False, step_callback: StepCallback | None = None,
-               step_callback_name: str | None = None, step_callback_every: int = 1,
-               runs_root: str | os.PathLike | None = None, allow_dirty: bool = False) -> Record:
-    """The stored record of a run; trains it first (resuming from its checkpoint) if missing.
-
-    ``recipe``: a name of RECIPES (``profile`` applied) or a Recipe used as given; ``overrides``:
-    recipe fields changed on top (they enter the config). ``teacher``: a stored run whose logits on
-    each training batch the student learns from, with ``distill_loss`` "replication" (seed 6.1:
-    (1-β)·CE + β·½·MSE to the teacher's logits / T, β = 0.6) or "original" (orig. Eq. 2: (1-β)·CE +
-    β·H(softmax(teacher/T), student), β = 1). ``keep_model``: store the final weights too (teachers).
-    ``step_callback(step, model)`` is called at step 0 and every ``step_callback_every`` steps, in
-    eval mode under no_grad with the RNG states restored afterwards, so it cannot change the
-    trajectory; what it returns (numbers) is kept in ``metrics["step_log"]``. It needs a
-    ``step_callback_name``, which enters the config. Transformer recipes are handed to
-    :func:`lsbook.translation.run.ensure_translation_run` (same store, same checkpoints folder).
-    A ``paper`` run does not start from uncommitted code unless ``allow_dirty`` (the diff is then
-    kept in its provenance; :func:`lsbook.provenance.check_clean_tree`).
+    A student (``config.distillation``) learns from its teacher's logits on each training batch; the
+    teacher must be in ``store`` (its weights stored, or its finished checkpoint in ``runs_root``).
+    ``keep_model``: store the final weights too (teachers). ``step_callback(step, model)`` — the
+    probe that ``config.probe`` names — is called at step 0 and every ``step_callback_every`` steps,
+    in eval mode under no_grad with the RNG states restored afterwards, so it cannot change the
+    trajectory; what it returns (numbers) is kept in ``metrics["step_log"]``. Transformer configs
+    train as a :class:`lsbook.translation.run.TranslationTask`. A ``paper`` run does not start from
+    uncommitted code unless ``allow_dirty`` (the diff is then kept in its provenance;
+    :func:`lsbook.provenance.check_clean_tree`).
     """
-    if step_callback is not None and not step_callback_name:
-        raise LsbookError("step_callback needs a step_callback_name (it enters the run's config)")
+    if (step_callback is None) != (config.probe is None):
+        raise LsbookError("step_callback and config.probe go together: the probe's name enters the run's key")
     step_callback_every = check_positive_int(step_callback_every, "step_callback_every")
-    plan = plan_run(recipe, alpha, seed, profile, teacher=teacher, distill_temperature=distill_temperature,
-                    distill_loss=distill_loss, beta=beta, overrides=overrides,
-                    step_callback_name=step_callback_name if step_callback is not None else None)
+    if keep_model and config.translation is not None:
+        raise LsbookError("keep_model applies to image classifiers; a Transformer's weights stay in its run folder")
     store = store or Store()
-    if plan.recipe.model == "transformer":  # trained, evaluated and stored by lsbook.translation
-        from lsbook.translation.run import ensure_translation_run
-
-        return ensure_translation_run(alpha, seed, profile, store=store, device=device, progress=progress,
-                                      recipe=plan.recipe, runs_root=runs_root, allow_dirty=allow_dirty)
-    stored = store.get(plan.key, plan.config)
+    stored = find_run(config, store)
     if stored is not None and (stored.has_model or not keep_model):
         return stored
-    dirty = check_clean_tree(plan.config["profile"], allow_dirty)  # before anything is written
+    teacher = None
+    if config.distillation is not None:
+        teacher = store.get(config.distillation.teacher_key)
+        if teacher is None:
+            raise LsbookError(f"teacher run {config.distillation.teacher_key} is not in the store {store.root}; "
+                              "train the teacher first")
+    dirty = check_clean_tree(config.profile, allow_dirty)  # before anything is written
     chosen = pick_device(device)
-    run_dir = run_directory(plan.key, runs_root)
+    run_dir = run_directory(config.key, runs_root)
     with exclusive_lock(run_dir / "lock"):
-        stored = store.get(plan.key, plan.config)  # another process may have finished it meanwhile
+        stored = find_run(config, store)  # another process may have finished it meanwhile
         if stored is not None and keep_model and not stored.has_model:
-            weights = finished_weights(run_dir / "checkpoint.pt", plan)
+            weights = finished_weights(run_dir / "checkpoint.pt", config.key, config.recipe)
             if weights is not None:  # the finished local checkpoint holds them: no need to retrain
                 return store.put_model(stored, weights)
         if stored is None or (keep_model and not stored.has_model):
-            write_run_config(run_dir, plan.config)
-            teacher_model = load_teacher(teacher, chosen, runs_root) if teacher is not None else None
+            write_run_config(run_dir, config.as_dict())
+            task = task_for(config, run_dir, teacher, chosen, runs_root, progress)
             with deterministic_algorithms(chosen):
-                outcome = train_classifier(plan, chosen, run_dir, teacher_model=teacher_model,
-                                           progress=progress, step_callback=step_callback,
-                                           step_callback_every=step_callback_every)
+                outcome = run_training(task, chosen, run_dir, progress=progress, step_callback=step_callback,
+                                       step_callback_every=step_callback_every)
             if stored is None:
-                stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
+                stored = store.put(Record(key=config.key, config=config.as_dict(), metrics=outcome.metrics,
                                           provenance={**outcome.provenance, **dirty}, arrays=outcome.arrays))
             if keep_model:
                 stored = store.put_model(stored, outcome.model_state())
     return stored
 
 
+def task_for(config: RunConfig, run_dir: Path, teacher: Record | None, device: torch.device,
+             runs_root: str | os.PathLike | None = None, progress: bool = True) -> Task:
+    """The :class:`lsbook.loop.Task` that trains ``config``: a classifier or a Transformer."""
+    if config.translation is not None:
+        from lsbook.translation.run import TranslationTask
+
+        return TranslationTask(config, run_dir, progress)
+    return ClassifierTask(config, load_teacher(teacher, device, runs_root) if teacher is not None else None)
+
+
 # --- Teachers -------------------------------------------------------------------------------------
 
-def finished_weights(path: Path, plan: RunPlan) -> dict[str, torch.Tensor] | None:
+def finished_weights(path: Path, key: str, recipe: Recipe) -> dict[str, torch.Tensor] | None:
     """The final weights from a run's local checkpoint if it finished training, else None."""
-    state = read_checkpoint(path, key=plan.key, engine_version=ENGINE_VERSION)
+    state = read_checkpoint(path, key=key, engine_version=ENGINE_VERSION)
     if state is None:
         return None
     if "total_steps" in state:
         finished = state["global_step"] == state["total_steps"]
     else:  # checkpoints written before step-based schedules: whole epochs
-        finished = state["epoch"] == plan.recipe.epochs
+        finished = state["epoch"] == recipe.epochs
     return state["model"] if finished else None
 
 
@@ -233,7 +159,7 @@ def load_teacher(teacher: Record, device: torch.device, runs_root=None) -> nn.Mo
     if teacher.has_model:
         return load_model(teacher, device)
     path = (Path(runs_root) if runs_root is not None else default_runs_root()) / teacher.key / "checkpoint.pt"
-    weights = finished_weights(path, RunPlan(teacher.recipe, teacher.config, teacher.key))
+    weights = finished_weights(path, teacher.key, teacher.recipe)
     if weights is not None:
         model = network_of(teacher)
         model.load_state_dict(weights)
@@ -248,10 +174,10 @@ class ClassifierTask:
     """An image-classifier run as a :class:`lsbook.loop.Task`: the splits in memory, gathered and
     augmented batches, the recipe's objective, test and validation metrics after every epoch."""
 
-    def __init__(self, plan: RunPlan, teacher_model: nn.Module | None = None):
-        self.plan, self.teacher_model = plan, teacher_model
-        self.key, self.recipe = plan.key, plan.recipe
-        self.alpha, self.seed = plan.config["alpha"], plan.config["seed"]
+    def __init__(self, config: RunConfig, teacher_model: nn.Module | None = None):
+        self.config, self.teacher_model = config, teacher_model
+        self.key, self.recipe = config.key, config.recipe
+        self.alpha, self.seed = config.alpha, config.seed
         self.logits: tuple[torch.Tensor, torch.Tensor] | None = None  # (test, val) after the last evaluation
 
     def load_data(self, device: torch.device, checkpoint: dict[str, Any] | None) -> int:
@@ -259,7 +185,7 @@ class ClassifierTask:
         self.data: RunData = load_run_data(self.recipe, device)
         if len(self.data.train[1]) == 0:
             raise LsbookError(f"recipe {self.recipe.name!r}: the training split is empty")
-        self.objective = make_objective(self.recipe, self.alpha, self.plan.config["distill"], self.teacher_model)
+        self.objective = make_objective(self.recipe, self.alpha, self.config.distillation, self.teacher_model)
         self.evaluated = evaluation_splits({"test": self.data.test, "val": self.data.val},
                                            self.data.transforms)  # preprocessed once per run
         return len(self.data.train[1])
@@ -267,7 +193,7 @@ class ClassifierTask:
     def build_model(self) -> nn.Module:
         from lsbook.models import build
 
-        return build(self.recipe.model, self.plan.config["num_classes"], **self.recipe.model_kwargs).to(self.device)
+        return build(self.recipe.model, self.config.num_classes, **self.recipe.model_kwargs).to(self.device)
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """A fresh permutation of the training set, gathered in batches and augmented on the fly."""
@@ -332,11 +258,3 @@ class ClassifierTask:
             if head.bias is not None:
                 arrays["head_bias"] = head.bias.detach().float().cpu().numpy()
         return metrics, arrays
-
-
-def train_classifier(plan: RunPlan, device: torch.device, run_dir: Path, *,
-                     teacher_model: nn.Module | None = None, progress: bool = True,
-                     step_callback: StepCallback | None = None, step_callback_every: int = 1) -> TrainOutcome:
-    """Train (or resume) the run of ``plan`` to its last step; checkpoints go to ``run_dir``."""
-    return run_training(ClassifierTask(plan, teacher_model), device, run_dir, progress=progress,
-                        step_callback=step_callback, step_callback_every=step_callback_every)

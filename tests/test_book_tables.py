@@ -148,7 +148,7 @@ def test_stored_runs_of_another_profile_are_shown_beside_ours(monkeypatch):
     paper_record = fake_record("fcn-fmnist", 0.0, 3, 0.91, profile="paper")
     fake_store = SimpleNamespace(find=lambda recipe, profile: [paper_record] if profile == "paper" else [])
     monkeypatch.setattr("lsbook.train.find_run",
-                        lambda r, a, s, p, store=None: paper_record if (p, a, s) == ("paper", 0.0, 3) else None)
+                        lambda c, store=None: paper_record if (c.profile, c.alpha, c.seed) == ("paper", 0.0, 3) else None)
     cpu = grid_of("fcn-fmnist", {0.0: [0.85], 0.1: [0.86]})
     grids = gather_module.with_stored([cpu], [0.0, 0.1], store=fake_store)
     assert [g.profile for g in grids] == ["paper", "cpu"] and grids[0].seeds == (3,)
@@ -169,7 +169,7 @@ def test_longest_grid_draws_the_runs_that_trained_longest(monkeypatch):
         return record
 
     stored = {("paper", 0.0): run("paper", 0.0, 100), ("paper", 0.1): run("paper", 0.1, 100)}
-    monkeypatch.setattr("lsbook.train.find_run", lambda r, a, s, p, store=None: stored.get((p, a)))
+    monkeypatch.setattr("lsbook.train.find_run", lambda c, store=None: stored.get((c.profile, c.alpha)))
     cpu = RunGrid("fcn-mnist", "cpu", (0.0, 0.1), (0,), {(a, 0): run("cpu", a, 3) for a in (0.0, 0.1)})
     chosen = gather_module.longest_grid(cpu, needs="train_features")
     assert chosen.profile == "paper" and gather_module.epochs_of(chosen) == 100
@@ -202,11 +202,11 @@ def test_reproducibility_table_has_one_row_per_run():
 def test_gather_reads_the_store_and_trains_only_what_is_missing(monkeypatch):
     stored = {(0.0, 0): fake_record("fcn-fmnist", 0.0, 0, 0.9)}
     trained = []
-    monkeypatch.setattr("lsbook.train.find_run", lambda r, a, s, p, store=None: stored.get((a, s)))
+    monkeypatch.setattr("lsbook.train.find_run", lambda c, store=None: stored.get((c.alpha, c.seed)))
 
-    def fake_ensure(r, a, s, p, **kw):
-        trained.append((a, s))
-        return fake_record(r, a, s, 0.8)
+    def fake_ensure(c, **kw):
+        trained.append((c.alpha, c.seed))
+        return fake_record(c.recipe.name, c.alpha, c.seed, 0.8)
 
     monkeypatch.setattr("lsbook.train.ensure_run", fake_ensure)
     grid = gather("fcn-fmnist", [0.0, 0.1], [0], "cpu")

@@ -22,7 +22,7 @@ from lsbook.information import (collapsed_reference, mutual_information, shuffle
 from lsbook.intervals import (BinnedCalibration, Estimate, accuracy_statistic, bootstrap_over_examples,
                               difference, ece_statistic, no_interval, over_seeds)
 from lsbook.store import Record, Store
-from lsbook.train import plan_run
+from lsbook.run_config import RunConfig
 
 # --- The decision rule -----------------------------------------------------------------------------------
 
@@ -182,7 +182,7 @@ FEATURE_LABELS = np.repeat([0, 1, 2], 40)
 def put_run(store: Store, recipe: str, alpha: float, seed: int, *, accuracy: float, profile: str = "cpu",
             sharpness: float = 4.0, spread: float = 1.0, **plan_kwargs) -> Record:
     """Store a fabricated run of ``recipe`` under the key the engine would give it."""
-    plan = plan_run(recipe, alpha, seed, profile, **plan_kwargs)
+    plan = RunConfig.of(recipe, alpha, seed, profile, **plan_kwargs)
     rng = np.random.default_rng(10_000 * seed + int(1000 * alpha) + 7)
     correct = rng.random(N_TEST) < accuracy
     predicted = np.where(correct, TEST_LABELS, (TEST_LABELS + rng.integers(1, 10, N_TEST)) % 10)
@@ -196,7 +196,7 @@ def put_run(store: Store, recipe: str, alpha: float, seed: int, *, accuracy: flo
                "test_ece": expected_calibration_error(logits, TEST_LABELS),
                "val_ece": expected_calibration_error(logits, TEST_LABELS), "val_temperature": temperature,
                "test_ece_at_val_temperature": expected_calibration_error(logits, TEST_LABELS, temperature=temperature)}
-    record = Record(key=plan.key, config=plan.config, metrics=metrics,
+    record = Record(key=plan.key, config=plan.as_dict(), metrics=metrics,
                     provenance={"device": "cpu", "device_name": "CPU: test machine", "date": "2026-01-01T00:00"},
                     arrays={"test_logits": logits.astype(np.float32), "test_labels": TEST_LABELS,
                             "train_features": features.astype(np.float32), "train_feature_labels": FEATURE_LABELS,
@@ -289,9 +289,9 @@ def test_mutual_information_row_uses_the_excess_over_the_reference(tmp_path, onl
     steps = list(range(0, 80, 10))
     for seed in (0, 1, 2):
         for alpha, end in ((0.0, 1.2), (0.1, 0.9 + 0.01 * seed)):
-            plan = plan_run(setup.recipe_for("cpu"), alpha, seed, "cpu", step_callback_name=setup.callback_name("cpu"))
+            plan = setup.config(alpha, seed, "cpu")
             values = np.linspace(0.3, end, len(steps))
-            store.put(Record(key=plan.key, config=plan.config, provenance={},
+            store.put(Record(key=plan.key, config=plan.as_dict(), provenance={},
                              metrics={"test_accuracy": 0.8, "step_log": [{"step": s, "value": float(v)}
                                                                         for s, v in zip(steps, values)]},
                              arrays={}))
@@ -401,9 +401,9 @@ def put_translation(store: Store, recipe: str, alpha: float, seed: int, profile:
                     per_sentence: bool = True) -> Record:
     """A fabricated translation record: BLEU statistics whose hypotheses are ``brevity`` × as long."""
     from lsbook.translation.metrics import bleu_from_statistics
-    from lsbook.translation.settings import plan_translation_run
+    from lsbook.run_config import RunConfig
 
-    plan = plan_translation_run(alpha, seed, profile, recipe=recipe)
+    plan = RunConfig.of(recipe, alpha, seed, profile)
     rng = np.random.default_rng(100 * seed + int(100 * alpha))
     ref_len = rng.integers(8, 20, N_SENTENCES)
     hyp_len = np.maximum(1, np.round(ref_len * brevity)).astype(np.int64)
@@ -421,7 +421,7 @@ def put_translation(store: Store, recipe: str, alpha: float, seed: int, profile:
         arrays.update(test_sentence_bleu_stats=stats, test_sentence_nll=nll, test_sentence_tokens=tokens)
     metrics = {"test_bleu": bleu_from_statistics(stats), "test_nll": float(nll.sum() / tokens.sum()),
                "val_ece": 0.05, "val_temperature": 1.2}
-    return store.put(Record(key=plan.key, config=plan.config, metrics=metrics, provenance={}, arrays=arrays))
+    return store.put(Record(key=plan.key, config=plan.as_dict(), metrics=metrics, provenance={}, arrays=arrays))
 
 
 def test_transformer_rows_read_the_cpu_sized_paper_runs_with_a_bootstrap_over_sentences(tmp_path):

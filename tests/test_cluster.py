@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from lsbook import cluster
-from lsbook.cluster import FAILED, MISSING, RUNNING, STORED, Journal, RunSpec
+from lsbook.cluster import FAILED, MISSING, RUNNING, STORED, GridRun, Journal
+from lsbook.run_config import RunConfig
 from lsbook.errors import LsbookError
 from lsbook.store import Record, Store
 
@@ -41,11 +42,15 @@ def sweep_args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(["sweep", *argv])
 
 
-def put_fake_record(store: Store, spec: RunSpec) -> str:
+def put_fake_record(store: Store, spec: GridRun) -> str:
     """Store a record for ``spec`` without training (status tests need only its presence)."""
-    plan = spec.plan()
-    store.put(Record(key=plan.key, config=plan.config, metrics={}, provenance={}, arrays={}))
-    return plan.key
+    store.put(Record(key=spec.key, config=spec.config.as_dict(), metrics={}, provenance={}, arrays={}))
+    return spec.key
+
+
+def grid_run(alpha: float, keep_model: bool = False, **config) -> GridRun:
+    """A smoke run of SMOKE_RECIPE at seed 0."""
+    return GridRun(RunConfig.of(SMOKE_RECIPE, alpha, 0, "smoke", **config), keep_model=keep_model)
 
 
 FAKE_SLURM = {
@@ -105,8 +110,8 @@ def test_parse_slurm_time_rejects(text):
 
 def test_expand_grid_plain():
     plain = cluster.expand_grid(SMOKE_RECIPE, [0.0, 0.1], [0, 1, 2], "smoke")
-    assert len(plain) == 6 and len({s.plan().key for s in plain}) == 6
-    assert all(s.teacher is None and not s.keep_model for s in plain)
+    assert len(plain) == 6 and len({s.key for s in plain}) == 6
+    assert all(s.teacher_key is None and not s.keep_model for s in plain)
     with pytest.raises(LsbookError, match="alphas"):
         cluster.expand_grid(SMOKE_RECIPE, [], [0], "smoke")
 
@@ -115,17 +120,19 @@ def test_distillation_grid_is_the_studys_runs():
     from lsbook.experiments.distillation_grid import SETUPS
 
     grid = cluster.distillation_grid("fcn-fmnist", [0.0, 0.3], [0], "smoke", temperatures=[1.0, 2.0])
-    teachers = [s for s in grid if s.teacher is None and s.keep_model]
-    students = [s for s in grid if s.teacher is not None]
+    teachers = [s for s in grid if s.teacher_key is None and s.keep_model]
+    students = [s for s in grid if s.teacher_key is not None]
     # M1 teachers α ∈ {0, 0.3} + Table 4's α = 0.1 teacher + the dropout teacher; M2 baselines (2);
     # students: M3 at T ∈ {1, 2} from α = 0, M4 from α = 0.3 at T = 1, Table 4's two.
     assert len(teachers) == 4 and len(grid) - len(teachers) - len(students) == 2 and len(students) == 5
-    assert {s.teacher for s in students} <= set(teachers)
-    assert all(grid.index(s.teacher) < grid.index(s) for s in students)  # teachers first
+    position = {s.key: i for i, s in enumerate(grid)}
+    assert {s.teacher_key for s in students} <= {t.key for t in teachers}
+    assert all(position[s.teacher_key] < position[s.key] for s in students)  # teachers first
     setup = SETUPS["fcn-fmnist"]
-    assert all(s.distill_loss == setup.distill_loss and s.beta == setup.beta and s.smoothness for s in students)
-    assert all(s.alpha == 0.0 for s in students)
-    keys = [s.plan().key for s in grid]
+    assert all(s.config.distillation.loss == setup.distill_loss and s.config.distillation.beta == setup.beta
+               and s.store_gamma for s in students)
+    assert all(s.config.alpha == 0.0 for s in students)
+    keys = [s.key for s in grid]
     assert len(set(keys)) == len(grid)  # every run distinct: teachers never share a key
     with pytest.raises(LsbookError, match="unknown distillation setup"):
         cluster.distillation_grid("nosuch", [0.0], [0], "smoke")
@@ -137,7 +144,7 @@ def test_grid_status_stored_running_failed_missing(stores):
     store = Store()
     specs = cluster.expand_grid(SMOKE_RECIPE, [0.0, 0.1, 0.2, 0.3], [0], "smoke")
     stored_key = put_fake_record(store, specs[0])
-    keys = [s.plan().key for s in specs]
+    keys = [s.key for s in specs]
     failed_result = stores / "logs" / "7_0_0_result.pkl"
     failed_result.parent.mkdir()
     with open(failed_result, "wb") as handle:
@@ -158,7 +165,7 @@ def test_grid_status_stored_running_failed_missing(stores):
 
 def test_teacher_without_weights_is_not_stored(stores):
     store = Store()
-    teacher = RunSpec(SMOKE_RECIPE, "smoke", 0.1, 0, keep_model=True)
+    teacher = grid_run(0.1, keep_model=True)
     put_fake_record(store, teacher)  # a record, but no model.pt: a student could not learn from it
     status = cluster.grid_status([teacher], store)[0]
     assert status.state == MISSING and "without the weights" in status.error
@@ -168,7 +175,7 @@ def test_teacher_without_weights_is_not_stored(stores):
 
 def test_sweep_submits_missing_runs_as_one_array(stores, fake_slurm):
     store = Store()
-    put_fake_record(store, RunSpec(SMOKE_RECIPE, "smoke", 0.0, 0))
+    put_fake_record(store, grid_run(0.0))
     args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "0.2", "0.3", "--profile", "smoke",
                       "--executor", "slurm", "--partition", "debug", "--time", "1:30:00",
                       "--cpus-per-task", "2", "--gpus-per-task", "1", "--mem", "8G", "--max-parallel", "2")
@@ -196,21 +203,21 @@ def test_students_wait_for_their_teachers(stores, fake_slurm):
                                     runs_root=stores / "runs", log_dir=stores / "logs")
     assert len(submitted) == len(grid)
     scripts = submitted_scripts(fake_slurm)
-    first = [s for s in grid if s.teacher is None]
+    first = [s for s in grid if s.teacher_key is None]
     assert "--dependency" not in scripts[0] and f"#SBATCH --array=0-{len(first) - 1}%{len(first)}" in scripts[0]
-    teacher_jobs = {s.plan().key: submitted[s.plan().key] for s in first}
+    teacher_jobs = {s.key: submitted[s.key] for s in first}
     assert all(job.startswith("101_") for job in teacher_jobs.values())
     # Then one array per teacher that has students, depending on that teacher's array task.
-    wanted = sorted({"afterok:" + teacher_jobs[s.teacher.plan().key] for s in grid if s.teacher is not None})
+    wanted = sorted({"afterok:" + teacher_jobs[s.teacher_key] for s in grid if s.teacher_key is not None})
     dependencies = sorted(re.search(r"--dependency=(\S+)", s).group(1) for s in scripts[1:])
     assert dependencies == wanted
     assert all("--kill-on-invalid-dep=yes" in s for s in scripts[1:])
 
     # Students of a stored teacher do not wait.
     (fake_slurm / "count").write_text("200")
-    teacher = next(s for s in grid if s.teacher is None and s.alpha == 0.3)
-    statuses = [cluster.RunStatus(s, s.plan().key, STORED if s is teacher else MISSING) for s in grid
-                if s is teacher or s.teacher is teacher]
+    teacher = next(s for s in grid if s.teacher_key is None and s.config.alpha == 0.3)
+    statuses = [cluster.RunStatus(s, s.key, STORED if s is teacher else MISSING) for s in grid
+                if s is teacher or s.teacher_key == teacher.key]
     cluster.submit_grid(statuses, cluster.SlurmOptions(), store_root=store.root, runs_root=stores / "runs",
                         log_dir=stores / "logs2")
     assert all("--dependency" not in s for s in submitted_scripts(fake_slurm)[len(scripts):])
@@ -234,7 +241,7 @@ def test_bad_input_is_one_line_and_submits_nothing(stores, fake_slurm, capsys, m
 
 
 def test_dry_run_prints_the_grid_and_submits_nothing(stores, fake_slurm, capsys):
-    put_fake_record(Store(), RunSpec(SMOKE_RECIPE, "smoke", 0.1, 0))
+    put_fake_record(Store(), grid_run(0.1))
     args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke", "--executor", "slurm",
                       "--dry-run")
     assert cluster.run_sweep(args) == 0
@@ -255,7 +262,7 @@ def test_local_executor_is_the_local_sweep(stores, monkeypatch):
     assert args.executor == "local"
     assert cluster.run_sweep(args) == 0
     [(specs, kwargs)] = calls
-    assert [s.alpha for s in specs] == [0.0, 0.1] and kwargs["jobs"] == 2
+    assert [s.config.alpha for s in specs] == [0.0, 0.1] and kwargs["jobs"] == 2
 
 
 def test_distillation_sweep_dry_run(stores, capsys):
@@ -366,19 +373,19 @@ def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     store = Store()
     # Long enough that a cancel after its first epoch lands mid-run even on an idle machine: 20
     # epochs of 8192 synthetic examples (the 512 of plain smoke finished before scancel once).
-    long_run = RunSpec(SMOKE_RECIPE, "smoke", 0.2, 0, overrides=(("epochs", 20), ("train_subset", 8192)))
+    long_run = grid_run(0.2, overrides={"epochs": 20, "train_subset": 8192})
     specs = [long_run] + cluster.expand_grid(SMOKE_RECIPE, [0.0, 0.1], [0], "smoke")
     # A task that fails: a student whose teacher is not in the store (and not in the grid).
-    absent_teacher = RunSpec(SMOKE_RECIPE, "smoke", 0.3, 0, keep_model=True)
-    orphan = RunSpec(SMOKE_RECIPE, "smoke", 0.0, 0, teacher=absent_teacher, distill_temperature=2.0)
+    absent_teacher = RunConfig.of(SMOKE_RECIPE, 0.3, 0, "smoke")
+    orphan = grid_run(0.0, teacher=absent_teacher, distill_temperature=2.0)
     args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "--profile", "smoke", "--executor", "slurm",
                       "--cpus-per-task", "1", "--time", "10")
     began = time.monotonic()
     assert cluster.run_sweep(args, specs=specs + [orphan]) == 0
     journal = Journal(cluster.default_log_dir(store.root))
     jobs = {key: entry["job_id"] for key, entry in journal.latest().items()}
-    keys = [s.plan().key for s in specs]
-    assert sorted(jobs) == sorted(keys + [orphan.plan().key])
+    keys = [s.key for s in specs]
+    assert sorted(jobs) == sorted(keys + [orphan.key])
     assert len({jobs[k].split("_")[0] for k in keys}) == 1  # the three runs: one array
 
     # Cancel the long run once it has written a checkpoint (at least one epoch done).
@@ -396,7 +403,7 @@ def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     resubmitted = Journal(cluster.default_log_dir(store.root)).latest()[keys[0]]["job_id"]
     assert resubmitted != jobs[keys[0]]
     assert all(Journal(cluster.default_log_dir(store.root)).latest()[k]["job_id"] == jobs[k] for k in keys[1:])
-    records = [store.get(s.plan().key, s.plan().config) for s in specs]
+    records = [store.get(s.key) for s in specs]
     assert all(r is not None for r in records)
     assert records[0].provenance["resumes"] >= 1  # trained partly before the cancel, partly after
     assert [h["epoch"] for h in records[0].metrics["history"]] == list(range(1, 21))

@@ -7,6 +7,7 @@ import pytest
 import lsbook.cli
 import lsbook.train as train
 from lsbook.errors import LsbookError
+from lsbook.run_config import RunConfig
 from lsbook.store import Store
 
 
@@ -70,14 +71,14 @@ def test_runs_reports_a_damaged_record(lsbook_main, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_sweep_skips_stored_runs_and_goes_on_after_a_failure(lsbook_main, tmp_path, capsys, monkeypatch):
-    original = train.train_classifier
+    original = train.run_training
 
-    def flaky(plan, *args, **kwargs):
-        if plan.config["alpha"] == 0.05:
+    def flaky(task, *args, **kwargs):
+        if task.alpha == 0.05:
             raise RuntimeError("simulated crash")
-        return original(plan, *args, **kwargs)
+        return original(task, *args, **kwargs)
 
-    monkeypatch.setattr(train, "train_classifier", flaky)
+    monkeypatch.setattr(train, "run_training", flaky)
     argv = ["sweep", "fcn-fmnist", "--alphas", "0", "0.05", "0.1", "--seeds", "0", "--profile", "smoke",
             "--epochs", "1", "--quiet"]
     assert lsbook_main(argv) == 1
@@ -87,7 +88,7 @@ def test_sweep_skips_stored_runs_and_goes_on_after_a_failure(lsbook_main, tmp_pa
     assert "Traceback" in captured.err  # not an LsbookError: a bug keeps its traceback
     assert len(stored_keys(tmp_path)) == 2
 
-    monkeypatch.setattr(train, "train_classifier", original)
+    monkeypatch.setattr(train, "run_training", original)
     assert lsbook_main(argv) == 0
     assert "3 run(s): 2 already stored, 1 trained, 0 failed" in capsys.readouterr().out
     assert len(stored_keys(tmp_path)) == 3
@@ -108,8 +109,8 @@ def test_plan_prints_key_steps_and_milestones_without_loading_data(lsbook_main, 
     assert lsbook_main(["plan", "fcn-fmnist-student", "--profile", "cpu", "--alpha", "0.1", "--seed", "3",
                         "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    expected = train.plan_run("fcn-fmnist-student", 0.1, 3, "cpu")
-    assert report["key"] == expected.key and report["config"] == expected.config
+    expected = RunConfig.of("fcn-fmnist-student", 0.1, 3, "cpu")
+    assert report["key"] == expected.key and report["config"] == expected.as_dict()
     assert (report["train_examples"], report["steps_per_epoch"], report["total_steps"]) == (55_000, 108, 324)
     assert lsbook_main(["plan", "resnet34-cub200", "--profile", "paper"]) == 0
     text = capsys.readouterr().out
@@ -159,7 +160,7 @@ def test_distill_and_sweep_distillation_are_one_grid_and_one_path(lsbook_main, m
     assert lsbook_main(["sweep", "fcn-fmnist", "--distillation", *common]) == 0
     distill, sweep = seen
     assert distill == sweep and len(distill) == 2 * 11  # per seed: 4 teachers, 2 baselines, 5 students
-    assert {s.recipe for s in distill} == {"fcn-fmnist", "fcn-fmnist-student", "fcn-fmnist-dropout"}
+    assert {s.config.recipe.name for s in distill} == {"fcn-fmnist", "fcn-fmnist-student", "fcn-fmnist-dropout"}
     assert lsbook_main(["distill", "fcn-fmnist", *common, "--no-table4"]) == 0
     assert len(seen[-1]) == 2 * 7
 
@@ -177,13 +178,13 @@ def test_a_paper_run_refuses_a_dirty_tree_unless_allowed(lsbook_main, tmp_path, 
     # allowed: the record's provenance keeps the diff, cut at DIFF_LIMIT characters
     tiny = {"train_subset": 256, "val_subset": 128, "test_subset": 128, "epochs": 1,
             "model_kwargs": {"hidden": 32, "dropout": 0.0, "init": "std", "init_scale": 0.03}}
-    record = train.ensure_run("fcn-fmnist", 0.0, 0, "paper", overrides=tiny, progress=False, allow_dirty=True,
-                              store=Store(tmp_path / "results"), runs_root=tmp_path / "runs")
+    record = train.ensure_run(RunConfig.of("fcn-fmnist", 0.0, 0, "paper", overrides=tiny), progress=False,
+                              allow_dirty=True, store=Store(tmp_path / "results"), runs_root=tmp_path / "runs")
     p = record.provenance
     assert p["git_dirty"] is True and p["git_diff"].startswith("diff --git a/x b/x")
     assert len(p["git_diff"]) == lsbook.provenance.DIFF_LIMIT and p["git_diff_truncated"] is True
     # the cpu profile trains from a dirty tree without asking
-    cpu = train.ensure_run("fcn-fmnist", 0.0, 0, "cpu", overrides=tiny, progress=False,
+    cpu = train.ensure_run(RunConfig.of("fcn-fmnist", 0.0, 0, "cpu", overrides=tiny), progress=False,
                            store=Store(tmp_path / "results"), runs_root=tmp_path / "runs")
     assert "git_diff" not in cpu.provenance
 
@@ -191,14 +192,14 @@ def test_a_paper_run_refuses_a_dirty_tree_unless_allowed(lsbook_main, tmp_path, 
 def test_runs_table_shows_distillation_temperature_teacher_and_probe(lsbook_main, tmp_path, capsys):
     from lsbook.store import Record, config_key
 
-    teacher = train.plan_run("fcn-fmnist", 0.1, 0, "smoke")
-    teacher_record = Record(key=teacher.key, config=teacher.config, metrics={}, provenance={})
-    student = train.plan_run("fcn-fmnist-student", 0.0, 0, "smoke", teacher=teacher_record, distill_temperature=4.0)
-    probed = train.plan_run("fcn-fmnist", 0.0, 0, "smoke", step_callback_name="mutual_information(every=1)")
+    teacher = RunConfig.of("fcn-fmnist", 0.1, 0, "smoke")
+    student = RunConfig.of("fcn-fmnist-student", 0.0, 0, "smoke", teacher=teacher, distill_temperature=4.0)
+    probed = RunConfig.of("fcn-fmnist", 0.0, 0, "smoke", probe="mutual_information(every=1)")
     store = Store(tmp_path / "results")
-    for plan in (teacher, student, probed):
-        store.put(Record(key=plan.key, config=plan.config, metrics={"test_accuracy": 0.5}, provenance={}, arrays={}))
-    assert config_key(student.config) == student.key
+    for config in (teacher, student, probed):
+        store.put(Record(key=config.key, config=config.as_dict(), metrics={"test_accuracy": 0.5}, provenance={},
+                         arrays={}))
+    assert config_key(student.as_dict()) == student.key
     assert lsbook_main(["runs"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:9] == ["key", "recipe", "profile", "alpha", "seed", "teacher", "T", "probe", "epochs"]

@@ -18,8 +18,8 @@ import lsbook.profiles
 from lsbook.book import distillation_report as report
 from lsbook.distillation import smoothed_teacher_logits, smoothness_index
 from lsbook.errors import LsbookError
-from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_TEACHER, SETUPS, TEACHER,
-                                                  DistillationSetup, StudyRecords, expand_grid, run_grid)
+from lsbook.experiments.distillation_grid import (SETUPS, DistillationSetup, StudyRecords, expand_grid,
+                                                  run_grid)
 from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
 from lsbook.experiments.mutual_info import MI_SETUPS, collect_curves, curve, ensure_curve, find_curve
 from lsbook.experiments.smoothness import ensure_smoothness, find_smoothness, smoothness_name
@@ -69,34 +69,36 @@ def test_smoothness_grows_with_temperature():
 
 def test_grid_of_the_fcn_study_has_the_right_size():
     setup = SETUPS["fcn-mnist"]
-    specs = expand_grid(setup, [0])
+    specs = expand_grid(setup, [0], "paper")
     # 6 teachers + α=0.1 teacher + dropout teacher, 6 baselines, 6 (M3) + 6 (M4) − 1 shared
     # distilled students, 2 Table 4 students.
     assert len(specs) == 8 + 6 + 11 + 2 == 27
-    assert len(set(specs)) == len(specs)
-    roles = [s.role for s in specs]
-    assert roles.count(TEACHER) == 7 and roles.count(DROPOUT_TEACHER) == 1
-    assert roles.count(BASELINE) == 6 and roles.count(DISTILLED) == 13
-    assert len(expand_grid(setup, [0, 1, 2])) == 3 * 27
-    assert len(expand_grid(setup, [0], table4=False)) == 6 + 6 + 11
-    assert len(expand_grid(setup, [0], figure=False)) == 4
+    assert len({s.key for s in specs}) == len(specs)
+    recipes = [(s.recipe.name, s.distillation is not None) for s in specs]
+    assert recipes.count(("fcn-mnist", False)) == 7 and recipes.count(("fcn-mnist-dropout", False)) == 1
+    assert recipes.count(("fcn-mnist-student", False)) == 6 and recipes.count(("fcn-mnist-student", True)) == 13
+    assert len(expand_grid(setup, [0, 1, 2], "paper")) == 3 * 27
+    assert len(expand_grid(setup, [0], "paper", table4=False)) == 6 + 6 + 11
+    assert len(expand_grid(setup, [0], "paper", figure=False)) == 4
 
 
 def test_grid_of_the_cifar_study_uses_the_original_temperatures():
     setup = SETUPS["resnet56-alexnet-cifar10"]
-    specs = expand_grid(setup, [0])
+    specs = expand_grid(setup, [0], "smoke")
     assert len(specs) == 6 + 6 + (7 + 6 - 1)  # no Table 4 for CIFAR-10
     assert setup.distill_loss == "original" and setup.beta == 1.0
-    assert sorted(s.temperature for s in specs if s.teacher == specs[0]) == [1, 2, 3, 4, 8, 12, 16]
+    students = [s.distillation for s in specs if s.distillation and s.distillation.teacher_key == specs[0].key]
+    assert sorted(d.temperature for d in students) == [1, 2, 3, 4, 8, 12, 16]
+    assert {(d.loss, d.beta) for d in students} == {("original", 1.0)}
 
 
 def test_reduced_grid_and_teachers_precede_students():
     setup = SETUPS["fcn-fmnist"].reduced(alphas=[0, 0.3], temperatures=[1, 4])
-    specs = expand_grid(setup, [0])
+    specs = expand_grid(setup, [0], "cpu")
     assert len(specs) == 2 + 1 + 1 + 2 + (2 + 2 - 1) + 2
-    first_student = min(i for i, s in enumerate(specs) if s.teacher is not None)
-    assert all(s.teacher is None for s in specs[:first_student])
-    assert all(s.teacher is not None for s in specs[first_student:])
+    first_student = min(i for i, s in enumerate(specs) if s.distillation is not None)
+    assert all(s.distillation is None for s in specs[:first_student])
+    assert all(s.distillation is not None for s in specs[first_student:])
 
 
 def test_bad_setups_are_refused():
@@ -109,7 +111,7 @@ def test_bad_setups_are_refused():
     with pytest.raises(LsbookError, match="alpha"):
         SETUPS["fcn-fmnist"].reduced(alphas=[0, 1.5])
     with pytest.raises(LsbookError, match="seeds"):
-        expand_grid(SETUPS["fcn-fmnist"], [])
+        expand_grid(SETUPS["fcn-fmnist"], [], "cpu")
 
 
 def test_fashion_mnist_pair_is_the_mnist_pair_on_other_data():
@@ -136,9 +138,8 @@ def test_smoke_distillation_grid_end_to_end(tmp_path, tiny_smoke):
     outcome = run_grid(setup, "smoke", [0], store=store, runs_root=runs, progress=False, table4=False)
     assert outcome["failed"] == [] and outcome["done"] == 2 + 2 + 3
 
-    runner = StudyRecords(setup, "smoke", store=store)
-    teacher_specs = [s for s in expand_grid(setup, [0], table4=False) if s.role == TEACHER]
-    teachers = [runner.record(s) for s in teacher_specs]
+    runner = StudyRecords(store)
+    teachers = [runner.record(setup.teacher(a, 0, "smoke")) for a in setup.alphas]
     # Teachers of different α are different runs, and both survive in the store.
     assert teachers[0].key != teachers[1].key
     stored_keys = {r.key for r in store.find(recipe="fcn-fmnist", profile="smoke")}
@@ -264,7 +265,10 @@ def test_smoke_mutual_information_curve_is_stored_with_the_run(tmp_path, tiny_sm
     # The probe does not change the trajectory: the same run without it ends identically.
     from lsbook.train import ensure_run
 
-    plain = ensure_run(setup.recipe_for("smoke"), 0.1, 0, "smoke", store=store, runs_root=runs, progress=False)
+    from lsbook.run_config import RunConfig
+
+    plain = ensure_run(RunConfig.of(setup.recipe_for("smoke"), 0.1, 0, "smoke"), store=store, runs_root=runs,
+                       progress=False)
     assert plain.key != record.key
     np.testing.assert_array_equal(plain.arrays["test_logits"], record.arrays["test_logits"])
 

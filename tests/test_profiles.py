@@ -16,7 +16,8 @@ from lsbook.errors import LsbookError
 from lsbook.experiments.mutual_info import MI_SETUPS
 from lsbook.profiles import PROFILE_TABLE, PROFILES, get_profile, profile_changes, resolve, resolve_profile
 from lsbook.recipes import RECIPES
-from lsbook.translation.settings import plan_translation_run, settings_for
+from lsbook.run_config import RunConfig
+from lsbook.translation.settings import settings_for
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lsbook"
 
@@ -49,7 +50,7 @@ def test_paper_profile_changes_nothing():
 
 def test_cpu_transformer_learning_rate_is_a_profile_change_shown_in_the_table():
     assert RECIPES["transformer-multi30k"].lr == 1e-4
-    assert resolve("transformer-multi30k", "cpu").lr == 1e-3 == plan_translation_run(0.0, 0, "cpu").recipe.lr
+    assert resolve("transformer-multi30k", "cpu").lr == 1e-3 == RunConfig.of("transformer-multi30k", 0.0, 0, "cpu").recipe.lr
     table = tables.profile_changes_table("cpu")
     row = next(line for line in table.splitlines() if "`transformer-multi30k`" in line)
     assert "lr: 0.0001 → 0.001" in row

@@ -14,20 +14,20 @@ import pytest
 import lsbook.profiles
 from lsbook.experiments.mutual_info import MI_SETUPS
 from lsbook.experiments.smoothness import LEGACY_RECIPE, legacy_config
+from lsbook.run_config import RunConfig
 from lsbook.store import Record, Store, config_key
-from lsbook.train import plan_run
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = json.loads((Path(__file__).parent / "data" / "run_keys_9ca2812.json").read_text())
 
 
-def _plain_plan(recipe: str, alpha: float, seed: int, profile: str, overrides=None):
-    return plan_run(recipe, alpha, seed, profile, overrides=overrides)
+def _plain_plan(recipe: str, alpha: float, seed: int, profile: str, overrides=None) -> RunConfig:
+    return RunConfig.of(recipe, alpha, seed, profile, overrides=overrides)
 
 
 def _teacher_record(run: dict) -> Record:
     plan = _plain_plan(run["recipe"], run["alpha"], run["seed"], run["profile"])
-    return Record(key=plan.key, config=plan.config, metrics={}, provenance={})
+    return Record(key=plan.key, config=plan.as_dict(), metrics={}, provenance={})
 
 
 def planned_key(entry: dict) -> str:
@@ -36,15 +36,14 @@ def planned_key(entry: dict) -> str:
     if kind == "plain":
         return _plain_plan(entry["recipe"], entry["alpha"], entry["seed"], profile, entry.get("overrides")).key
     if kind == "student":
-        return plan_run(entry["recipe"], entry["alpha"], entry["seed"], profile,
-                        teacher=_teacher_record(entry["teacher"]), distill_temperature=entry["temperature"],
-                        distill_loss=entry["loss"], beta=entry["beta"]).key
+        return RunConfig.of(entry["recipe"], entry["alpha"], entry["seed"], profile,
+                            teacher=_teacher_record(entry["teacher"]), distill_temperature=entry["temperature"],
+                            distill_loss=entry["loss"], beta=entry["beta"]).key
     if kind == "gamma":
         return config_key(legacy_config(_teacher_record(entry["teacher"]), entry["temperature"]))
     if kind == "mutual-info":
         setup = MI_SETUPS[entry["setup"]]
-        return plan_run(setup.recipe_for(profile), entry["alpha"], entry["seed"], profile,
-                        step_callback_name=setup.callback_name(profile)).key
+        return setup.config(entry["alpha"], entry["seed"], profile).key
     raise AssertionError(f"unknown entry kind {kind!r}")
 
 
@@ -93,17 +92,21 @@ def test_every_committed_record_replans_to_its_own_key():
             key, kind = config_key(legacy_config(teacher, c["temperature"])), "gamma"
         elif c.get("teacher_key"):
             distill = c["distill"]
-            key = plan_run(c["recipe"], c["alpha"], c["seed"], c["profile"], teacher=by_key[c["teacher_key"]],
-                           distill_temperature=distill["temperature"], distill_loss=distill["loss"],
-                           beta=distill["beta"]).key
+            config = RunConfig.of(c["recipe"], c["alpha"], c["seed"], c["profile"], teacher=by_key[c["teacher_key"]],
+                                  distill_temperature=distill["temperature"], distill_loss=distill["loss"],
+                                  beta=distill["beta"])
+            key = config.key
             kind = "student"
         elif c.get("step_callback"):
             setup = next(s for s in MI_SETUPS.values() if s.callback_name(c["profile"]) == c["step_callback"])
-            key = plan_run(setup.recipe_for(c["profile"]), c["alpha"], c["seed"], c["profile"],
-                           step_callback_name=c["step_callback"]).key
+            config = setup.config(c["alpha"], c["seed"], c["profile"])
+            key = config.key
             kind = "mutual-info"
         else:
-            key, kind = _plain_plan(c["recipe"], c["alpha"], c["seed"], c["profile"]).key, c["model"]
+            config = _plain_plan(c["recipe"], c["alpha"], c["seed"], c["profile"])
+            key, kind = config.key, c["model"]
         kinds.add(kind)
         assert key == record.key, f"{record.path}: re-planned as {key}"
+        if kind != "gamma":  # the configuration is the stored one, field for field
+            assert config.as_dict() == c, f"{record.path}: configuration differs"
     assert {"fcn", "student", "transformer"} <= kinds

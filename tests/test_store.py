@@ -246,13 +246,13 @@ def test_concurrent_writers_corrupt_nothing(tmp_path):
 
 def _translation_record(tokenizers) -> Record:
     """A tiny transformer-multi30k record (smoke profile) whose run used these tokenizer sizes."""
-    from lsbook.translation.settings import plan_translation_run
+    from lsbook.run_config import RunConfig
 
-    plan = plan_translation_run(0.1, 0, "smoke")
+    plan = RunConfig.of("transformer-multi30k", 0.1, 0, "smoke")
     metrics = {"test_bleu": 1.0, "history": []}
     if tokenizers is not None:
         metrics["tokenizers"] = tokenizers
-    return Record(key=plan.key, config=plan.config, metrics=metrics, provenance={"date": "today"},
+    return Record(key=plan.key, config=plan.as_dict(), metrics=metrics, provenance={"date": "today"},
                   arrays={"temperatures": np.array([1.0])})
 
 

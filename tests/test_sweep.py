@@ -7,7 +7,7 @@ import pytest
 from lsbook.cluster.grid import distillation_grid, expand_grid
 from lsbook.errors import LsbookError
 from lsbook.store import Store
-from lsbook.sweep import is_stored, run_locally, threads_per_job
+from lsbook.sweep import run_locally, threads_per_job
 
 TINY = {"epochs": 1, "train_subset": 256, "val_subset": 128, "test_subset": 128}
 
@@ -40,11 +40,12 @@ def test_two_jobs_train_a_distillation_grid_students_after_teachers(tmp_path):
     lines: list[str] = []
     outcome = run_locally(specs, store, jobs=2, runs_root=str(tmp_path / "runs"), report=lines.append)
     assert outcome.failed == [] and len(outcome.trained) == 3
-    student = next(s for s in specs if s.teacher is not None)
-    assert lines.index(f"trained  {student.teacher.label()}: run {student.teacher.plan().key}") < \
-        lines.index(f"training {student.label()}: run {student.plan().key}")
-    records = [store.get(s.plan().key) for s in specs]
-    assert all(r is not None for r in records) and all(is_stored(s, store) for s in specs)
+    student = next(s for s in specs if s.teacher_key is not None)
+    teacher = next(s for s in specs if s.key == student.teacher_key)
+    assert lines.index(f"trained  {teacher.label()}: run {teacher.key}") < \
+        lines.index(f"training {student.label()}: run {student.key}")
+    records = [store.get(s.key) for s in specs]
+    assert all(r is not None for r in records) and all(s.is_stored(store) for s in specs)
     assert {r.provenance["torch_threads"] for r in records} == {threads_per_job(2)}
     again = run_locally(specs, store, jobs=2, runs_root=str(tmp_path / "runs"), report=lines.append)
     assert len(again.stored) == 3 and not again.trained
@@ -57,11 +58,11 @@ def test_a_failed_teacher_skips_its_students(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("teacher crashed")
 
-    monkeypatch.setattr(train, "train_classifier", crash)
+    monkeypatch.setattr(train, "run_training", crash)
     specs = distillation_grid("fcn-fmnist", [0.0], [0], "smoke", temperatures=[1.0], table4=False,
                               figure=True, overrides=TINY, keep_teachers=False)
     outcome = run_locally(specs, Store(tmp_path / "results"), jobs=1, runs_root=str(tmp_path / "runs"),
                           report=lambda line: None)
     reasons = dict((s.label(), r) for s, r in outcome.failed)
-    student = next(s for s in specs if s.teacher is not None)
+    student = next(s for s in specs if s.teacher_key is not None)
     assert reasons[student.label()].startswith("its teacher failed") and not outcome.trained

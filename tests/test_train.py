@@ -20,7 +20,8 @@ from lsbook.errors import LsbookError, TrainingDivergedError
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
 from lsbook.optimisation import parameter_groups
-from lsbook.train import ensure_run, plan_run
+from lsbook.run_config import RunConfig
+from lsbook.train import ensure_run
 
 # Tiny runs: a few hundred examples, FCN on Fashion-MNIST (synthetic stand-ins if it is missing).
 SMALL_FCN = {"hidden": 100, "dropout": 0.0, "init": "std", "init_scale": 0.03}
@@ -28,10 +29,15 @@ TINY = {"epochs": 2, "train_subset": 256, "val_subset": 128, "test_subset": 128,
 REPO = Path(__file__).resolve().parents[1]
 
 
+CONFIG_ARGS = ("overrides", "teacher", "distill_temperature", "distill_loss", "beta", "probe")
+
+
 def run(tmp_path: Path, name: str = "a", alpha: float = 0.1, seed: int = 0, **kwargs):
+    """A tiny fcn-fmnist run at smoke; ``kwargs`` are RunConfig.of's (CONFIG_ARGS) and ensure_run's."""
     kwargs.setdefault("overrides", TINY)
-    return ensure_run("fcn-fmnist", alpha, seed, "smoke", store=Store(tmp_path / name / "results"),
-                      runs_root=tmp_path / name / "runs", progress=False, device="cpu", **kwargs)
+    config = RunConfig.of("fcn-fmnist", alpha, seed, "smoke", **{k: kwargs.pop(k) for k in CONFIG_ARGS if k in kwargs})
+    return ensure_run(config, store=Store(tmp_path / name / "results"), runs_root=tmp_path / name / "runs",
+                      progress=False, device="cpu", **kwargs)
 
 
 def arrays_equal(a, b) -> None:
@@ -68,7 +74,7 @@ def test_a_run_yields_a_complete_record(tmp_path):
 @pytest.mark.slow
 def test_a_stored_run_is_returned_without_training(tmp_path, monkeypatch):
     first = run(tmp_path)
-    monkeypatch.setattr(train, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(train, "run_training", lambda *a, **k: pytest.fail("trained again"))
     again = run(tmp_path)
     assert again.key == first.key
 
@@ -83,11 +89,12 @@ def test_same_seed_same_bits_other_seed_other_bits(tmp_path):
 KILLABLE = textwrap.dedent("""
     import sys, time
     from lsbook.store import Store
+    from lsbook.run_config import RunConfig
     from lsbook.train import ensure_run
     root, delay = sys.argv[1], float(sys.argv[2])
-    record = ensure_run("fcn-fmnist", 0.1, 3, "smoke", store=Store(root + "/results"), runs_root=root + "/runs",
-                        progress=False, device="cpu", overrides=OVERRIDES,
-                        step_callback=lambda step, model: time.sleep(delay), step_callback_name="sleep")
+    config = RunConfig.of("fcn-fmnist", 0.1, 3, "smoke", overrides=OVERRIDES, probe="sleep")
+    record = ensure_run(config, store=Store(root + "/results"), runs_root=root + "/runs", progress=False,
+                        device="cpu", step_callback=lambda step, model: time.sleep(delay))
     print(record.key)
 """)
 KILLABLE_OVERRIDES = {"epochs": 3, "train_subset": 384, "model_kwargs": {**SMALL_FCN, "dropout": 0.3}}
@@ -99,7 +106,7 @@ def test_sigkill_and_restart_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path
     script.write_text(f"OVERRIDES = {KILLABLE_OVERRIDES!r}\n" + KILLABLE)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, str(script)]
-    key = plan_run("fcn-fmnist", 0.1, 3, "smoke", overrides=KILLABLE_OVERRIDES, step_callback_name="sleep").key
+    key = RunConfig.of("fcn-fmnist", 0.1, 3, "smoke", overrides=KILLABLE_OVERRIDES, probe="sleep").key
     victim = subprocess.Popen(command + [str(tmp_path / "killed"), "0.25"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "killed" / "runs" / key / "checkpoint.pt"
@@ -113,10 +120,9 @@ def test_sigkill_and_restart_ends_bitwise_equal_to_an_uninterrupted_run(tmp_path
     assert Store(tmp_path / "killed" / "results").get(key) is None
 
     subprocess.run(command + [str(tmp_path / "killed"), "0"], env=env, check=True, capture_output=True)
-    whole = ensure_run("fcn-fmnist", 0.1, 3, "smoke", store=Store(tmp_path / "whole" / "results"),
-                       runs_root=tmp_path / "whole" / "runs", progress=False, device="cpu",
-                       overrides=KILLABLE_OVERRIDES, step_callback=lambda step, model: None,
-                       step_callback_name="sleep")
+    whole = ensure_run(RunConfig.of("fcn-fmnist", 0.1, 3, "smoke", overrides=KILLABLE_OVERRIDES, probe="sleep"),
+                       store=Store(tmp_path / "whole" / "results"), runs_root=tmp_path / "whole" / "runs",
+                       progress=False, device="cpu", step_callback=lambda step, model: None)
     resumed = Store(tmp_path / "killed" / "results").get(key)
     assert resumed.provenance["resumes"] == 1 and whole.provenance["resumes"] == 0
     arrays_equal(whole, resumed)
@@ -145,13 +151,13 @@ def test_step_callback_sees_steps_and_does_not_change_the_trajectory(tmp_path):
     dropout = {**TINY, "model_kwargs": {**SMALL_FCN, "dropout": 0.5}}
     plain = run(tmp_path, "plain", overrides=dropout)
     probed = run(tmp_path, "probed", overrides=dropout,
-                 step_callback=probe, step_callback_name="probe", step_callback_every=2)
+                 step_callback=probe, probe="probe", step_callback_every=2)
     assert seen == [0, 2, 4]
     assert [e["step"] for e in probed.metrics["step_log"]] == [0, 2, 4]
     assert isinstance(probed.metrics["step_log"][0]["value"]["mean_logit"], float)
     assert probed.key != plain.key and probed.config["step_callback"] == "probe"
     arrays_equal(plain, probed)
-    with pytest.raises(LsbookError, match="step_callback_name"):
+    with pytest.raises(LsbookError, match="probe"):
         run(tmp_path, step_callback=probe)
 
 
@@ -182,8 +188,8 @@ def test_distillation_student_records_its_teacher(tmp_path):
 def test_bad_arguments_are_rejected_before_anything_is_written(tmp_path, kwargs, match):
     args = {"recipe": "fcn-fmnist", "alpha": 0.1, "seed": 0, "profile": "smoke", **kwargs}
     with pytest.raises(LsbookError, match=match):
-        ensure_run(args.pop("recipe"), args.pop("alpha"), args.pop("seed"), args.pop("profile"),
-                   store=Store(tmp_path / "results"), runs_root=tmp_path / "runs", progress=False, **args)
+        config = RunConfig.of(args.pop("recipe"), args.pop("alpha"), args.pop("seed"), args.pop("profile"), **args)
+        ensure_run(config, store=Store(tmp_path / "results"), runs_root=tmp_path / "runs", progress=False)
     assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
 
 
@@ -205,7 +211,7 @@ def test_parameter_groups_follow_the_recipe():
 def test_keep_model_later_takes_the_weights_from_the_finished_checkpoint(tmp_path, monkeypatch):
     record = run(tmp_path)
     assert not record.has_model
-    monkeypatch.setattr(train, "train_classifier", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr(train, "run_training", lambda *a, **k: pytest.fail("trained again"))
     kept = run(tmp_path, keep_model=True)
     assert kept.key == record.key and kept.has_model
     x = torch.from_numpy(np.zeros((3, 1, 28, 28), np.float32))
@@ -219,13 +225,13 @@ def test_a_step_based_run_trains_exactly_its_steps_and_resumes_in_the_partial_ep
              "lr_gamma": 0.5}
     seen: list[float] = []
     record = run(tmp_path, overrides=steps,
-                 step_callback=lambda step, model: seen.append(step), step_callback_name="steps")
+                 step_callback=lambda step, model: seen.append(step), probe="steps")
     m = record.metrics
     assert m["steps"] == 5 and m["epochs"] == 3 and [e["step"] for e in m["history"]] == [2, 4, 5]
     assert seen == [0, 1, 2, 3, 4, 5]
     assert [e["lr"] for e in m["history"]] == pytest.approx([1.0, 0.5, 0.5])
     # a run stopped after its second epoch resumes into the partial third and ends the same
-    checkpoint = tmp_path / "b" / "runs" / plan_run("fcn-fmnist", 0.1, 0, "smoke", overrides=steps).key / "checkpoint.pt"
+    checkpoint = tmp_path / "b" / "runs" / RunConfig.of("fcn-fmnist", 0.1, 0, "smoke", overrides=steps).key / "checkpoint.pt"
     original_write = loop.write_checkpoint
 
     def stop_after_two_epochs(path, state):

@@ -13,6 +13,7 @@ from lsbook.errors import LsbookError
 from lsbook.evaluation import evaluate_splits, evaluation_splits, predict_logits, split_metrics
 from lsbook.runtime import CHECKPOINT_SECONDS, CheckpointCadence, checkpoint_seconds
 from lsbook.store import Store
+from lsbook.run_config import RunConfig
 from lsbook.train import ensure_run
 
 
@@ -75,9 +76,9 @@ FOUR = {"epochs": 4, "train_subset": 256, "val_subset": 128, "test_subset": 128,
 
 
 def run(tmp_path, name, **kwargs):
-    return ensure_run("fcn-fmnist", 0.1, 0, "smoke", store=Store(tmp_path / name / "results"),
-                      runs_root=tmp_path / name / "runs", progress=False, device="cpu", overrides=FOUR,
-                      step_callback_name="probe", **kwargs)
+    return ensure_run(RunConfig.of("fcn-fmnist", 0.1, 0, "smoke", overrides=FOUR, probe="probe"),
+                      store=Store(tmp_path / name / "results"), runs_root=tmp_path / name / "runs",
+                      progress=False, device="cpu", **kwargs)
 
 
 def without_timing(history):

@@ -14,7 +14,8 @@ from lsbook.book import plots
 from lsbook.book import translation_report as report
 from lsbook.errors import LsbookError
 from lsbook.store import Store
-from lsbook.translation.run import ensure_translation_run
+from lsbook.run_config import RunConfig
+from lsbook.train import ensure_run
 from test_data_fixtures import trust, write_multi30k
 from test_translation_run import TINY_SETTINGS, tiny_recipe, toy_splits
 
@@ -25,10 +26,11 @@ def grid(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     write_multi30k(root / "data" / "multi30k", toy_splits())
     trust(monkeypatch, "multi30k", root / "data" / "multi30k")
+    monkeypatch.setenv("LSBOOK_DATA", str(root / "data"))
     store = Store(root / "results")
     for alpha in (0.0, 0.1):
-        ensure_translation_run(alpha, 0, "smoke", store=store, recipe=tiny_recipe(epochs=1), settings=TINY_SETTINGS,
-                               data_root=root / "data", runs_root=root / "runs", progress=False)
+        ensure_run(RunConfig.of(tiny_recipe(epochs=1), alpha, 0, "smoke", translation=TINY_SETTINGS), store=store,
+                   runs_root=root / "runs", progress=False)
     monkeypatch.undo()
     # the chapter looks runs up by profile; the toy runs carry their own recipe and settings
     records = store.records()
@@ -138,12 +140,12 @@ def test_examples_table(grid):
 
 
 def test_setup_text_follows_the_plan():
-    from lsbook.translation.settings import plan_translation_run
+    from lsbook.run_config import RunConfig
 
-    plan = plan_translation_run(0.0, 0, "cpu")
+    plan = RunConfig.of("transformer-multi30k", 0.0, 0, "cpu")
     text = report.setup_text("cpu")
     assert f"d_model = {plan.recipe.model_kwargs['d_model']}" in text and f"{plan.recipe.epochs} epochs" in text
-    assert f"lr {plan.recipe.lr:g}" in text and f"vocabulary of {plan.settings.vocab_size}" in text
+    assert f"lr {plan.recipe.lr:g}" in text and f"vocabulary of {plan.translation.vocab_size}" in text
 
 
 def test_empty_store(tmp_path):

@@ -17,9 +17,11 @@ from lsbook.translation.corpus import build_corpus, check_fingerprints, load_cor
 from lsbook.translation.metrics import (TokenLogits, bleu_from_statistics, corpus_bleu, sentence_bleu_statistics,
                                         sentence_nll, teacher_forced_logits)
 from lsbook.translation.evaluation import eval_batches
-from lsbook.translation.run import ensure_translation_run, train_translation
-from lsbook.translation.settings import (FINE_RANGE, FINE_STEP, TranslationSettings, plan_translation_run,
-                                         settings_for)
+from lsbook.loop import TrainOutcome, run_training
+from lsbook.run_config import RunConfig
+from lsbook.train import ensure_run
+from lsbook.translation.run import TranslationTask
+from lsbook.translation.settings import FINE_RANGE, FINE_STEP, TranslationSettings, settings_for
 from lsbook.translation.translator import load_translator
 from test_data_fixtures import trust, write_multi30k
 
@@ -49,11 +51,23 @@ def toy_splits() -> dict[str, list[tuple[str, str]]]:
 
 @pytest.fixture
 def toy_data(tmp_path, monkeypatch):
-    """A Multi30k folder (real file format) holding the toy corpus, trusted as if published."""
+    """A Multi30k folder (real file format) holding the toy corpus, trusted as if published, as $LSBOOK_DATA."""
     folder = tmp_path / "data" / "multi30k"
     write_multi30k(folder, toy_splits())
     trust(monkeypatch, "multi30k", folder)
+    monkeypatch.setenv("LSBOOK_DATA", str(tmp_path / "data"))
     return tmp_path / "data"
+
+
+def tiny_config(alpha: float, seed: int, epochs: int = 2) -> RunConfig:
+    """A toy-sized Transformer run at smoke (tiny recipe, TINY_SETTINGS)."""
+    return RunConfig.of(tiny_recipe(epochs), alpha, seed, "smoke", translation=TINY_SETTINGS)
+
+
+def train_translation(config: RunConfig, device: torch.device, run_dir, on_epoch_end=None) -> TrainOutcome:
+    """Train (or resume) ``config``'s Transformer in ``run_dir`` through the one loop, no store."""
+    return run_training(TranslationTask(config, run_dir, progress=False), device, run_dir, progress=False,
+                        on_epoch_end=on_epoch_end)
 
 
 def tiny_recipe(epochs: int = 2):
@@ -148,28 +162,33 @@ def test_settings_and_plans():
         settings = settings_for(profile)
         assert 1.0 in settings.temperatures and 1.0 in settings.bleu_temperatures
         assert (settings.source, settings.target) == ("en", "de")
-    plan = plan_translation_run(0.1, 0, "paper")
+    def config(alpha, seed, profile, recipe="transformer-multi30k", **kwargs):
+        return RunConfig.of(recipe, alpha, seed, profile, **kwargs)
+
+    plan = config(0.1, 0, "paper")
     assert plan.recipe.epochs == 18 and plan.recipe.lr == 1e-4 and plan.recipe.batch_size == 128
     assert plan.recipe.adam_betas == (0.9, 0.98) and plan.recipe.adam_eps == 1e-9
-    assert plan.config["recipe"] == "transformer-multi30k" and plan.config["translation"]["vocab_size"] == 8000
-    assert plan_translation_run(0.1, 0, "paper").key == plan.key != plan_translation_run(0.0, 0, "paper").key
-    assert plan_translation_run(0.1, 0, "cpu").key != plan.key
+    assert plan.as_dict()["recipe"] == "transformer-multi30k" and plan.as_dict()["translation"]["vocab_size"] == 8000
+    assert config(0.1, 0, "paper").key == plan.key != config(0.0, 0, "paper").key
+    assert config(0.1, 0, "cpu").key != plan.key
     with pytest.raises(LsbookError, match="alpha"):
-        plan_translation_run(1.0, 0, "cpu")
+        config(1.0, 0, "cpu")
     with pytest.raises(LsbookError, match="seed"):
-        plan_translation_run(0.1, -1, "cpu")
+        config(0.1, -1, "cpu")
     with pytest.raises(LsbookError, match="profile"):
-        plan_translation_run(0.1, 0, "laptop")
-    with pytest.raises(LsbookError, match="not a transformer"):
-        plan_translation_run(0.1, 0, "cpu", recipe="fcn-mnist")
+        config(0.1, 0, "laptop")
+    with pytest.raises(LsbookError, match="Transformer recipes"):
+        config(0.1, 0, "cpu", recipe="fcn-mnist", translation=settings_for("cpu"))
+    with pytest.raises(LsbookError, match="image classifiers"):
+        config(0.1, 0, "cpu", probe="mutual_information")
     # the engine passes resolved recipes (perhaps with overrides): the profile's changes still apply
     engine_cpu = resolve("transformer-multi30k", "cpu")
-    assert plan_translation_run(0.1, 0, "cpu", recipe=engine_cpu).key == plan_translation_run(0.1, 0, "cpu").key
-    one_epoch = plan_translation_run(0.1, 0, "cpu", recipe=engine_cpu.replace(epochs=1)).recipe
-    assert one_epoch.epochs == 1 and one_epoch.lr == plan_translation_run(0.1, 0, "cpu").recipe.lr
-    assert plan_translation_run(0.1, 0, "cpu", recipe=engine_cpu.replace(lr=3e-4)).recipe.lr == 3e-4
+    assert config(0.1, 0, "cpu", recipe=engine_cpu).key == config(0.1, 0, "cpu").key
+    one_epoch = config(0.1, 0, "cpu", recipe=engine_cpu.replace(epochs=1)).recipe
+    assert one_epoch.epochs == 1 and one_epoch.lr == config(0.1, 0, "cpu").recipe.lr
+    assert config(0.1, 0, "cpu", recipe=engine_cpu.replace(lr=3e-4)).recipe.lr == 3e-4
     with pytest.raises(LsbookError, match="constant"):
-        plan_translation_run(0.1, 0, "cpu", recipe=resolve("transformer-multi30k", "cpu").replace(schedule="linear"))
+        config(0.1, 0, "cpu", recipe=resolve("transformer-multi30k", "cpu").replace(schedule="linear"))
     with pytest.raises(LsbookError, match="T = 1"):
         TranslationSettings(temperatures=(0.5, 2.0)).validate()
     with pytest.raises(LsbookError, match="unknown translation setting"):
@@ -186,24 +205,23 @@ def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path, device):
     from lsbook.runtime import deterministic_algorithms, read_checkpoint
 
     device = torch.device(device)
-    plan = plan_translation_run(0.1, 3, "smoke", recipe=tiny_recipe(), settings=TINY_SETTINGS)
+    plan = tiny_config(0.1, 3)
     with deterministic_algorithms(device):
-        whole = train_translation(plan, device, tmp_path / "whole", data_root=toy_data, progress=False)
+        whole = train_translation(plan, device, tmp_path / "whole")
 
     def kill_after_first_epoch(epoch: int) -> None:
         if epoch == 0:
             raise KeyboardInterrupt
 
     with deterministic_algorithms(device), pytest.raises(KeyboardInterrupt):
-        train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False,
-                          on_epoch_end=kill_after_first_epoch)
+        train_translation(plan, device, tmp_path / "resumed", on_epoch_end=kill_after_first_epoch)
     state = read_checkpoint(tmp_path / "resumed" / "checkpoint.pt", key=plan.key)
     assert (state["cuda_rng"] is not None) == (device.type == "cuda")
     assert all(state[name] is not None for name in ("torch_rng", "python_rng", "numpy_rng", "generator"))
     if device.type == "cuda":
         torch.cuda.manual_seed_all(12345)  # another process's CUDA state: the checkpoint must restore it
     with deterministic_algorithms(device):
-        resumed = train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False)
+        resumed = train_translation(plan, device, tmp_path / "resumed")
     for a, b in zip(whole.metrics["history"], resumed.metrics["history"]):
         assert a["train_loss"] == b["train_loss"] and a["val_nll"] == b["val_nll"]
     for name in ("test_nll", "test_ece", "test_bleu", "val_temperature", "test_ece_at_val_temperature"):
@@ -215,7 +233,7 @@ def test_a_killed_run_resumes_to_the_same_result(toy_data, tmp_path, device):
     other = build_corpus(toy_splits(), 280)
     other.target_tokenizer.save(tmp_path / "resumed" / "tokenizer.de.json")
     with pytest.raises(LsbookError, match="target tokenizer .* does not match the checkpoint"):
-        train_translation(plan, device, tmp_path / "resumed", data_root=toy_data, progress=False)
+        train_translation(plan, device, tmp_path / "resumed")
 
 
 @pytest.mark.slow
@@ -230,8 +248,7 @@ def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
 
     real_fit = run_module.fit_temperature
     monkeypatch.setattr(run_module, "fit_temperature", spy)
-    plan = plan_translation_run(0.0, 0, "smoke", recipe=tiny_recipe(epochs=1), settings=TINY_SETTINGS)
-    outcome = train_translation(plan, torch.device("cpu"), tmp_path / "run", data_root=toy_data, progress=False)
+    outcome = train_translation(tiny_config(0.0, 0, epochs=1), torch.device("cpu"), tmp_path / "run")
     corpus = build_corpus(toy_splits(), 300, tokenizers=(Tokenizer.load(tmp_path / "run" / "tokenizer.en.json"),
                                                          Tokenizer.load(tmp_path / "run" / "tokenizer.de.json")))
     labels = {split: teacher_forced_logits(outcome.model, eval_batches(corpus, split, 64, torch.device("cpu"))).labels
@@ -245,9 +262,8 @@ def test_temperature_is_fitted_on_val_not_test(toy_data, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkeypatch):
     store = Store(tmp_path / "results")
-    kwargs = dict(store=store, recipe=tiny_recipe(), settings=TINY_SETTINGS, data_root=toy_data,
-                  runs_root=tmp_path / "runs", progress=False)
-    record = ensure_translation_run(0.1, 0, "smoke", **kwargs)
+    kwargs = dict(store=store, runs_root=tmp_path / "runs", progress=False)
+    record = ensure_run(tiny_config(0.1, 0), **kwargs)
     m = record.metrics
     assert record.config["alpha"] == 0.1 and record.config["translation"]["vocab_size"] == 300
     assert m["tokenizers"]["source"]["language"] == "en" and m["tokenizers"]["target"]["language"] == "de"
@@ -276,8 +292,8 @@ def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkey
     def no_training(*args, **kwargs):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr("lsbook.translation.run.train_translation", no_training)
-    assert ensure_translation_run(0.1, 0, "smoke", **kwargs).key == record.key
+    monkeypatch.setattr("lsbook.train.run_training", no_training)
+    assert ensure_run(tiny_config(0.1, 0), **kwargs).key == record.key
 
     assert len(translator.translate(["A man is running in the park."])) == 1
     other = build_corpus(toy_splits(), 280)
@@ -289,21 +305,20 @@ def test_ensure_stores_a_compact_record_and_reuses_it(toy_data, tmp_path, monkey
 
 
 @pytest.mark.slow
-def test_the_engine_hands_transformer_recipes_to_the_translation_run(toy_data, tmp_path, monkeypatch):
-    from lsbook.train import ensure_run
-
-    monkeypatch.setenv("LSBOOK_DATA", str(toy_data))
+def test_a_transformer_recipe_by_name_trains_with_its_profiles_settings(toy_data, tmp_path, monkeypatch):
     store = Store(tmp_path / "results")
-    record = ensure_run("transformer-multi30k", 0.1, 0, "smoke", store=store, runs_root=tmp_path / "runs",
-                        progress=False)
-    assert record.key == plan_translation_run(0.1, 0, "smoke").key  # the same run as by its name
+    config = RunConfig.of("transformer-multi30k", 0.1, 0, "smoke")
+    record = ensure_run(config, store=store, runs_root=tmp_path / "runs", progress=False)
+    assert record.key == config.key and record.config == config.as_dict()
     assert "bleu_curves" in record.metrics and record.config["translation"] == settings_for("smoke").to_dict()
+    with pytest.raises(LsbookError, match="keep_model"):
+        ensure_run(config, store=store, runs_root=tmp_path / "runs", keep_model=True)
 
     def no_training(*args, **kwargs):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr("lsbook.translation.run.train_translation", no_training)
-    assert ensure_translation_run(0.1, 0, "smoke", store=store, runs_root=tmp_path / "runs").key == record.key
+    monkeypatch.setattr("lsbook.train.run_training", no_training)
+    assert ensure_run(config, store=store, runs_root=tmp_path / "runs").key == record.key
 
 
 def test_evaluation_keeps_cased_and_uncased_bleu_of_the_same_hypotheses(monkeypatch):
@@ -365,8 +380,8 @@ def test_sentence_statistics_add_up_and_check_their_input():
 def test_recipe_vocabulary_yields_to_the_profile():
     # transformer-multi30k-small names its vocabulary; a profile's translation settings still win
     def vocab(profile):
-        return plan_translation_run(0.0, 0, profile, recipe="transformer-multi30k-small").config["translation"]["vocab_size"]
+        return RunConfig.of("transformer-multi30k-small", 0.0, 0, profile).translation.vocab_size
     assert vocab("paper") == 4000 and vocab("smoke") == settings_for("smoke").vocab_size == 1000
-    assert plan_translation_run(0.0, 0, "paper").config["translation"]["vocab_size"] == 8000
+    assert RunConfig.of("transformer-multi30k", 0.0, 0, "paper").translation.vocab_size == 8000
     with pytest.raises(LsbookError, match="vocab_size"):
         RECIPES["transformer-multi30k-small"].replace(vocab_size=0)

@@ -18,8 +18,8 @@ import numpy as np
 from lsbook import paper
 from lsbook.book.pages import markdown_table
 from lsbook.book.tables import Summary
-from lsbook.experiments.distillation_grid import (BASELINE, DISTILLED, DROPOUT_TEACHER, TEACHER,
-                                                  DistillationSetup, StudyRecords, RunSpec)
+from lsbook.experiments.distillation_grid import DistillationSetup, StudyRecords
+from lsbook.run_config import RunConfig
 from lsbook.store import Store
 
 CURVE_LABELS = {
@@ -45,11 +45,7 @@ class CurvePoint:
     keys: list[str] = field(default_factory=list)  # store keys of the runs
 
 
-def _for_seeds(seeds: Iterable[int], make: callable) -> list[RunSpec]:
-    return [make(seed) for seed in seeds]
-
-
-def _point(runner: StudyRecords, label: str, specs: list[RunSpec], gamma_is_alpha: float | None) -> CurvePoint:
+def _point(runner: StudyRecords, label: str, specs: list[RunConfig], gamma_is_alpha: float | None) -> CurvePoint:
     accuracies, gammas, keys = [], [], []
     for spec in specs:
         record = runner.record(spec)
@@ -68,19 +64,16 @@ def figure_points(setup: DistillationSetup, profile: str, seeds: Iterable[int], 
                   store: Store | None = None) -> dict[str, list[CurvePoint]]:
     """The four curves M1–M4 of Figures 7/8 from the store: {"M1": [points...], ...}."""
     seeds = list(seeds)
-    runner = StudyRecords(setup, profile, store=store)
-    teacher = lambda a, s: RunSpec(TEACHER, setup.teacher_recipe, float(a), s)  # noqa: E731
-    student = lambda t, temp, s: RunSpec(DISTILLED, setup.student_recipe, 0.0, s, t, float(temp))  # noqa: E731
+    runner = StudyRecords(store)
     curves: dict[str, list[CurvePoint]] = {"M1": [], "M2": [], "M3": [], "M4": []}
     for alpha in setup.alphas:
-        curves["M1"].append(_point(runner, f"α={alpha:g}", _for_seeds(seeds, lambda s: teacher(alpha, s)), alpha))
-        curves["M2"].append(_point(runner, f"α={alpha:g}", _for_seeds(
-            seeds, lambda s: RunSpec(BASELINE, setup.student_recipe, float(alpha), s)), alpha))
-        curves["M4"].append(_point(runner, f"α={alpha:g}", _for_seeds(
-            seeds, lambda s: student(teacher(alpha, s), 1.0, s)), None))
+        teachers = [setup.teacher(alpha, s, profile) for s in seeds]
+        curves["M1"].append(_point(runner, f"α={alpha:g}", teachers, alpha))
+        curves["M2"].append(_point(runner, f"α={alpha:g}", [setup.baseline(alpha, s, profile) for s in seeds], alpha))
+        curves["M4"].append(_point(runner, f"α={alpha:g}", [setup.student(t, 1.0) for t in teachers], None))
     for temperature in setup.temperatures:
-        curves["M3"].append(_point(runner, f"T={temperature:g}", _for_seeds(
-            seeds, lambda s: student(teacher(0.0, s), temperature, s)), None))
+        curves["M3"].append(_point(runner, f"T={temperature:g}", [
+            setup.student(setup.teacher(0.0, s, profile), temperature) for s in seeds], None))
     return curves
 
 
@@ -99,15 +92,10 @@ def table4_summaries(setup: DistillationSetup, profile: str, seeds: Iterable[int
     """Table 4's four test errors (fractions) over seeds: teachers with dropout / with α, and
     the students distilled from each at T = 1."""
     seeds = list(seeds)
-    runner = StudyRecords(setup, profile, store=store)
+    runner = StudyRecords(store)
     rows = {name: [] for name in TABLE4_ROWS}
     for seed in seeds:
-        dropout = RunSpec(DROPOUT_TEACHER, setup.dropout_teacher_recipe, 0.0, seed)
-        smoothed = RunSpec(TEACHER, setup.teacher_recipe, setup.table4_alpha, seed)
-        specs = dict(zip(TABLE4_ROWS, (
-            dropout, smoothed, RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, dropout, 1.0),
-            RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, smoothed, 1.0))))
-        for name, spec in specs.items():
+        for name, spec in setup.table4_runs(seed, profile).items():
             record = runner.record(spec)
             if record is not None:
                 rows[name].append(1.0 - float(record.metrics["test_accuracy"]))
@@ -119,8 +107,8 @@ def stored_records(setup: DistillationSetup, profile: str, seeds: Iterable[int],
     """The stored records of every run of the study (for provenance lines); never trains."""
     from lsbook.experiments.distillation_grid import expand_grid
 
-    runner = StudyRecords(setup, profile, store=store)
-    found = (runner.record(spec) for spec in expand_grid(setup, seeds, table4=table4, figure=figure))
+    runner = StudyRecords(store)
+    found = (runner.record(config) for config in expand_grid(setup, seeds, profile, table4=table4, figure=figure))
     return [record for record in found if record is not None]
 
 

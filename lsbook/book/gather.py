@@ -41,16 +41,18 @@ class RunGrid:
 def gather(recipe: str, alphas: Sequence[float], seeds: Sequence[int], profile: str, *,
            train: bool = True, device: str | None = None, store=None, progress: bool = True) -> RunGrid:
     """The runs of ``recipe`` at every (α, seed): stored ones, plus newly trained ones if ``train``."""
+    from lsbook.run_config import RunConfig
     from lsbook.train import ensure_run, find_run
     from lsbook.validation import check_alpha
 
     grid = RunGrid(recipe, profile, tuple(check_alpha(a) for a in alphas), tuple(int(s) for s in seeds))
     for alpha in grid.alphas:
         for seed in grid.seeds:
-            record = find_run(recipe, alpha, seed, profile, store=store)
+            config = RunConfig.of(recipe, alpha, seed, profile)
+            record = find_run(config, store)
             if record is None and train and grid.missing_data is None:
                 try:
-                    record = ensure_run(recipe, alpha, seed, profile, store=store, device=device,
+                    record = ensure_run(config, store=store, device=device,
                                         progress=progress)
                 except DataMissingError as error:
                     grid.missing_data = str(error)

@@ -33,13 +33,13 @@ CONVERGED = "transformer-multi30k-small"
 
 
 def setup_text(profile: str, recipe: str = RECIPE) -> str:
-    """One paragraph: the model, training and decoding a run of ``recipe`` at ``profile`` uses (from its plan)."""
+    """One paragraph: the model, training and decoding a run of ``recipe`` at ``profile`` uses (from its configuration)."""
     from lsbook.data import get_dataset
-    from lsbook.translation.settings import plan_translation_run
+    from lsbook.run_config import RunConfig
 
-    plan = plan_translation_run(0.0, 0, profile, recipe=recipe)
-    total = get_dataset(plan.recipe.dataset).train_size
-    r, s, m = plan.recipe, plan.settings, plan.recipe.model_kwargs
+    config = RunConfig.of(recipe, 0.0, 0, profile)
+    total = get_dataset(config.recipe.dataset).train_size
+    r, s, m = config.recipe, config.translation, config.recipe.model_kwargs
     pairs = "all" if r.train_subset is None else f"{r.train_subset} of the"
     return (f"`{recipe}` at the `{profile}` profile has d_model = {m['d_model']}, {m['nhead']} heads, "
             f"{m['num_encoder_layers']} + {m['num_decoder_layers']} layers, feed-forward {m['dim_feedforward']} "

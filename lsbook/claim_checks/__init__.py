@@ -3,7 +3,7 @@
 Each family reads the runs it needs from the store (never trains), measures the claimed
 difference per seed, and turns it into a ledger row: an interval over seeds where at least three
 seeds have every arm, else a paired bootstrap over the test examples (lsbook.intervals). Runs are
-looked up by their plan key (lsbook.train.find_run and the experiments' own look-ups), so only runs
+looked up by their key (lsbook.train.find_run and the experiments' own look-ups), so only runs
 of the recipes as they are defined now count. A `cpu` ledger prefers stored `paper` runs
 (lsbook.profiles.considered_profiles). Fixed choices, stated in each claim's sentence:
 

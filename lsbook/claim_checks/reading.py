@@ -2,7 +2,7 @@
 
 :class:`Context` holds the store and the profiles a ledger reads (most informative first,
 lsbook.profiles.considered_profiles); :meth:`Context.grid` finds the plain runs of a recipe by their
-plan key (lsbook.train.find_run), so only runs of the recipes as they are defined now count. The
+key (lsbook.train.find_run), so only runs of the recipes as they are defined now count. The
 statistics here map resampled test examples to per-seed numbers (lsbook.intervals), and
 :func:`measure` makes an interval over seeds where at least three seeds have every arm, else a
 paired bootstrap over the shared test examples.
@@ -74,9 +74,10 @@ class Context:
 
     def plain(self, recipe: str, alpha: float, seed: int, profile: str) -> Record | None:
         from lsbook.profiles import resolve as resolve_recipe
+        from lsbook.run_config import RunConfig
         from lsbook.train import find_run
 
-        return find_run(resolve_recipe(recipe, profile), alpha, seed, profile, store=self.store)
+        return find_run(RunConfig.of(resolve_recipe(recipe, profile), alpha, seed, profile), self.store)
 
     def grid(self, recipe: str, required: tuple[float, ...], optional: tuple[float, ...] = (),
              profiles: tuple[str, ...] | None = None) -> Grid | None:

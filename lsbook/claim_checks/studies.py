@@ -185,7 +185,7 @@ def _distill_command(name: str, profile: str) -> str:
 
 def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
     DISTILLATION_DEFAULTS = study_defaults("distillation")
-    from lsbook.experiments.distillation_grid import DISTILLED, DROPOUT_TEACHER, TEACHER, StudyRecords, RunSpec
+    from lsbook.experiments.distillation_grid import StudyRecords
 
     figure = "Section 6.1 and Table 4"
     source = f"{ORIGINAL_19}, Section 4 (MNIST); {REPLICATION_23}, {figure}"
@@ -200,15 +200,10 @@ def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
                                                 "dropout teacher"))
     found = None
     for profile in ctx.profiles:
-        runner = StudyRecords(setup, profile, store=ctx.store)
+        runner = StudyRecords(ctx.store)
         per_seed = {}
         for seed in _study_seeds(ctx, setup, profile):
-            dropout = RunSpec(DROPOUT_TEACHER, setup.dropout_teacher_recipe, 0.0, seed)
-            smoothed = RunSpec(TEACHER, setup.teacher_recipe, setup.table4_alpha, seed)
-            specs = {"teacher without LS": dropout, "teacher with LS": smoothed,
-                     "student without LS": RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, dropout, 1.0),
-                     "student with LS": RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, smoothed, 1.0)}
-            records = {role: runner.record(spec) for role, spec in specs.items()}
+            records = {role: runner.record(config) for role, config in setup.table4_runs(seed, profile).items()}
             if all(r is not None for r in records.values()):
                 per_seed[seed] = records
         if per_seed:
@@ -240,22 +235,21 @@ def _table4_rows(ctx: Context, setup) -> list[LedgerRow]:
 
 def _figure_rows(ctx: Context, setup) -> list[LedgerRow]:
     DISTILLATION_DEFAULTS = study_defaults("distillation")
-    from lsbook.experiments.distillation_grid import BASELINE, DISTILLED, TEACHER, StudyRecords, RunSpec
+    from lsbook.experiments.distillation_grid import StudyRecords
 
     figure = "Section 6.2 and Figure 8" if setup.distill_loss == "original" else "Section 6.1 and Figure 7"
     source = f"{ORIGINAL_19}, Section 4; {REPLICATION_23}, {figure}"
     stand_in = f" ({setup.stand_in})" if setup.stand_in else ""
     found = None
     for profile in ctx.profiles:
-        runner = StudyRecords(setup, profile, store=ctx.store)
+        runner = StudyRecords(ctx.store)
         per_seed = {}
         for seed in _study_seeds(ctx, setup, profile):
-            teacher = lambda a: RunSpec(TEACHER, setup.teacher_recipe, float(a), seed)  # noqa: E731
-            m2 = {a: runner.record(RunSpec(BASELINE, setup.student_recipe, float(a), seed))
-                  for a in setup.alphas}
+            teacher = lambda a: setup.teacher(a, seed, profile)  # noqa: E731
+            m2 = {a: runner.record(setup.baseline(a, seed, profile)) for a in setup.alphas}
             m3 = {}
             for t in setup.temperatures:
-                spec = RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, teacher(0.0), float(t))
+                spec = setup.student(teacher(0.0), t)
                 record = runner.record(spec)
                 gamma = None if record is None else runner.smoothness(spec)
                 if record is not None and gamma is not None:
@@ -264,7 +258,7 @@ def _figure_rows(ctx: Context, setup) -> list[LedgerRow]:
             for a in setup.alphas:
                 if a == 0:
                     continue                       # M4 at α = 0 is M3 at T = 1
-                spec = RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, teacher(a), 1.0)
+                spec = setup.student(teacher(a), 1.0)
                 record = runner.record(spec)
                 gamma = None if record is None else runner.smoothness(spec)
                 if record is not None and gamma is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsbook.cluster.grid import RunSpec
+from lsbook.cluster.grid import GridRun
 from lsbook.cluster.status import FAILED, MISSING, RUNNING, Journal, RunStatus, first_line, queued_jobs
 from lsbook.errors import LsbookError
 
@@ -110,7 +110,7 @@ class TrainTask:
         self.threads = threads  # torch's CPU threads; None: --cpus-per-task
         self.allow_dirty = allow_dirty  # paper runs from uncommitted code (the diff goes into provenance)
 
-    def __call__(self, spec: RunSpec, store_root: str, runs_root: str) -> str:
+    def __call__(self, spec: GridRun, store_root: str, runs_root: str) -> str:
         limit_threads(self.threads)
         record = spec.train(store_root, runs_root, device=self.device, progress=False, allow_dirty=self.allow_dirty)
         print(f"stored {spec.label()} as {record.key} in {store_root} "
@@ -140,7 +140,7 @@ def submit_calls(executor, calls: Sequence[tuple], fn: Callable, dependency: str
         raise LsbookError(f"sbatch rejected the submission: {reason}") from error
 
 
-def _journal_entry(spec: RunSpec, key: str, job) -> dict[str, Any]:
+def _journal_entry(spec: GridRun, key: str, job) -> dict[str, Any]:
     return {"key": key, "label": spec.label(), "job_id": str(job.job_id), "stdout": str(job.paths.stdout),
             "stderr": str(job.paths.stderr), "result": str(job.paths.result_pickle),
             "submitted": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -162,11 +162,11 @@ def submit_grid(statuses: Sequence[RunStatus], options: SlurmOptions, *, store_r
     store_root, runs_root = str(Path(store_root).resolve()), str(Path(runs_root).resolve())
 
     # Teachers and plain runs first, then students grouped by the teacher job they wait for.
-    waves: dict[str | None, list[RunStatus]] = {None: [s for s in todo if s.spec.teacher is None]}
+    waves: dict[str | None, list[RunStatus]] = {None: [s for s in todo if s.spec.teacher_key is None]}
     task = TrainTask(device, threads, allow_dirty)
     _submit_wave(executor, journal, task, waves.pop(None), None, store_root, runs_root, submitted)
-    for status in (s for s in todo if s.spec.teacher is not None):
-        teacher_key = status.spec.teacher.plan().key
+    for status in (s for s in todo if s.spec.teacher_key is not None):
+        teacher_key = status.spec.teacher_key
         teacher_job = submitted.get(teacher_key) or job_of.get(teacher_key)
         waves.setdefault(f"afterok:{teacher_job}" if teacher_job else None, []).append(status)
     for dependency, group in waves.items():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsbook.cluster.grid import RunSpec
+from lsbook.cluster.grid import GridRun
 from lsbook.errors import LsbookError
 
 STORED, RUNNING, FAILED, MISSING = "stored", "running", "failed", "missing"
@@ -25,7 +25,7 @@ JOURNAL_NAME = "submissions.jsonl"  # in the log folder: one JSON line per submi
 class RunStatus:
     """A run of the grid and what is known about it."""
 
-    spec: RunSpec
+    spec: GridRun
     key: str  # the run's store key
     state: str  # STORED, RUNNING, FAILED or MISSING
     job_id: str | None = None  # the SLURM job (array task) that last ran or runs it
@@ -87,17 +87,16 @@ def task_error(result_pickle: str | None) -> str | None:
     return lines[-1] if lines else "unknown error"
 
 
-def grid_status(specs: Sequence[RunSpec], store, journal: Journal | None = None,
+def grid_status(specs: Sequence[GridRun], store, journal: Journal | None = None,
                 queued: dict[str, str] | None = None) -> list[RunStatus]:
     """Stored / running / failed / missing for every run of the grid."""
     submitted = journal.latest() if journal is not None else {}
     queued = {} if queued is None else queued
     statuses = []
     for spec in specs:
-        plan = spec.plan()
-        entry = submitted.get(plan.key, {})
-        status = RunStatus(spec, plan.key, MISSING, entry.get("job_id"), entry.get("stderr"))
-        record = store.get(plan.key, plan.config)
+        entry = submitted.get(spec.key, {})
+        status = RunStatus(spec, spec.key, MISSING, entry.get("job_id"), entry.get("stderr"))
+        record = store.get(spec.key, spec.config.as_dict())
         error = task_error(entry.get("result"))
         if record is not None and (record.has_model or not spec.keep_model):
             status.state = STORED

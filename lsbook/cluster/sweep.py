@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lsbook.cluster.grid import RunSpec, distillation_grid, expand_grid
+from lsbook.cluster.grid import GridRun, distillation_grid, expand_grid
 from lsbook.cluster.slurm import (SlurmOptions, array_ids, check_slurm_ready, parse_slurm_time, submit_grid,
                                   wait_for)
 from lsbook.cluster.status import FAILED, MISSING, Journal, format_status, grid_status, queued_jobs
@@ -47,7 +47,7 @@ def default_log_dir(store_root: Path) -> Path:
     return Path(store_root).resolve().parent / "slurm-logs"
 
 
-def specs_from_args(args: argparse.Namespace) -> list[RunSpec]:
+def specs_from_args(args: argparse.Namespace) -> list[GridRun]:
     """The grid that ``sweep`` or ``distill`` arguments name (``--epochs``/``--steps`` become recipe
     overrides). ``distill SETUP`` and ``sweep SETUP --distillation`` give the same grid."""
     overrides = length_overrides(getattr(args, "epochs", None), getattr(args, "steps", None))
@@ -76,10 +76,10 @@ def length_overrides(epochs: int | None, steps: int | None) -> dict[str, Any] | 
     return None
 
 
-def run_sweep(args: argparse.Namespace, specs: Sequence[RunSpec] | None = None) -> int:
+def run_sweep(args: argparse.Namespace, specs: Sequence[GridRun] | None = None) -> int:
     """``sweep`` / ``distill``: train here (``--jobs`` at a time), print a dry run, or submit to SLURM.
 
-    Every argument is checked, and every run planned, before anything trains or is submitted.
+    Every argument is checked, and every run configured, before anything trains or is submitted.
     """
     from lsbook.runtime import default_runs_root
     from lsbook.store import Store
@@ -93,8 +93,6 @@ def run_sweep(args: argparse.Namespace, specs: Sequence[RunSpec] | None = None) 
     journal = Journal(log_dir)
     allow_dirty = getattr(args, "allow_dirty", False)
     if args.dry_run:
-        for spec in specs:
-            spec.plan()  # bad α, seed or recipe: a one-line error
         try:
             queued = queued_jobs()
         except LsbookError as error:  # no controller reachable: show what the store knows
@@ -112,7 +110,7 @@ def run_sweep(args: argparse.Namespace, specs: Sequence[RunSpec] | None = None) 
     check_slurm_ready(options.partition)
     statuses = grid_status(specs, store, journal, queued_jobs())
     if any(s.state in (MISSING, FAILED) for s in statuses):
-        check_clean_tree(specs[0].profile, allow_dirty)  # tasks run this tree's code
+        check_clean_tree(specs[0].config.profile, allow_dirty)  # tasks run this tree's code
     submitted = submit_grid(statuses, options, store_root=store.root, runs_root=default_runs_root(),
                             log_dir=log_dir, device=getattr(args, "device", None),
                             threads=getattr(args, "threads", None), allow_dirty=allow_dirty)

@@ -9,7 +9,7 @@ Figures 7 and 8 (the M1–M4 experiment, Müller et al. Section 6 / seed 6.1–6
   M2  students trained with α and no teacher (the baseline);
   M3  students distilled from the hard-label teacher (α = 0) at temperature T;
   M4  students distilled from the teacher trained with α, at T = 1.
-A student's run names its teacher's run by key and its temperature (lsbook.train.plan_run), so
+A student's run names its teacher's run by key and its temperature (lsbook.run_config.Distillation), so
 teachers of different α are different runs and never overwrite one another (the replication's
 teachers for α ≥ 0.45 overwrote the first three).
 """
@@ -18,20 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from lsbook.errors import LsbookError
+from lsbook.paper import DISTILLATION_ROLES
 from lsbook.recipes import RECIPES
+from lsbook.run_config import DISTILL_LOSSES, RunConfig
 from lsbook.store import Record, Store
+from lsbook.train import find_run
 from lsbook.validation import check_alpha, check_choice, check_temperature
 
 PAPER_ALPHAS = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)   # seed 6.1 / orig.: α from 0 to 0.75 by 0.15
 PAPER_TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 12.0, 16.0)  # seed 6.1 (FCN)
 ORIGINAL_TEMPERATURES = (1.0, 2.0, 3.0, 4.0, 8.0, 12.0, 16.0)  # orig. (CIFAR-10): adds T = 3
-
-# Roles of the runs of a study.
-TEACHER, BASELINE, DISTILLED, DROPOUT_TEACHER = "teacher", "baseline", "distilled", "dropout-teacher"
-
 
 @dataclass(frozen=True)
 class DistillationSetup:
@@ -48,12 +47,13 @@ class DistillationSetup:
     temperatures: tuple[float, ...] = PAPER_TEMPERATURES  # teacher temperatures of M3
     table4_alpha: float = 0.1       # α of Table 4's smoothed teacher (seed 6.1)
     stand_in: str = ""              # what this setup stands in for, said wherever it is shown
+    overrides: tuple[tuple[str, Any], ...] = ()  # recipe fields changed in every run (--epochs/--steps)
 
     def __post_init__(self) -> None:
         for recipe in (self.teacher_recipe, self.student_recipe, self.dropout_teacher_recipe):
             if recipe is not None:
                 check_choice(recipe, RECIPES, "recipe")
-        check_choice(self.distill_loss, ("replication", "original"), "distill_loss")
+        check_choice(self.distill_loss, DISTILL_LOSSES, "distill_loss")
         if not 0.0 <= self.beta <= 1.0:
             raise LsbookError(f"beta must be in [0, 1], got {self.beta!r}")
         if not self.alphas or 0.0 not in self.alphas:
@@ -65,12 +65,42 @@ class DistillationSetup:
         for temperature in self.temperatures:
             check_temperature(temperature)
 
-    def reduced(self, alphas: Iterable[float] | None = None,
-                temperatures: Iterable[float] | None = None) -> "DistillationSetup":
-        """The same study on fewer α or T (a CPU-sized grid); the runs it keeps are the same runs."""
+    def reduced(self, alphas: Iterable[float] | None = None, temperatures: Iterable[float] | None = None,
+                overrides: dict[str, Any] | None = None) -> "DistillationSetup":
+        """The same study on fewer α or T (a CPU-sized grid; the runs it keeps are the same runs), or
+        with recipe ``overrides`` in every run (other runs: they enter the keys)."""
         return dataclasses.replace(
             self, alphas=tuple(float(a) for a in alphas) if alphas is not None else self.alphas,
-            temperatures=tuple(float(t) for t in temperatures) if temperatures is not None else self.temperatures)
+            temperatures=tuple(float(t) for t in temperatures) if temperatures is not None else self.temperatures,
+            overrides=tuple(sorted(overrides.items())) if overrides else self.overrides)
+
+    # --- The study's runs, as run configurations -----------------------------------------------------
+
+    def teacher(self, alpha: float, seed: int, profile: str) -> RunConfig:
+        """M1: a teacher trained with α (also Table 4's teacher with label smoothing)."""
+        return RunConfig.of(self.teacher_recipe, alpha, seed, profile, overrides=dict(self.overrides))
+
+    def baseline(self, alpha: float, seed: int, profile: str) -> RunConfig:
+        """M2: a student network trained with α and no teacher."""
+        return RunConfig.of(self.student_recipe, alpha, seed, profile, overrides=dict(self.overrides))
+
+    def dropout_teacher(self, seed: int, profile: str) -> RunConfig:
+        """Table 4's teacher trained with dropout and no label smoothing."""
+        if self.dropout_teacher_recipe is None:
+            raise LsbookError(f"study {self.name!r} has no dropout teacher (no Table 4)")
+        return RunConfig.of(self.dropout_teacher_recipe, 0.0, seed, profile, overrides=dict(self.overrides))
+
+    def student(self, teacher: RunConfig, temperature: float) -> RunConfig:
+        """M3/M4: a student distilled from ``teacher`` at ``temperature`` (same seed and profile)."""
+        return RunConfig.of(self.student_recipe, 0.0, teacher.seed, teacher.profile, teacher=teacher,
+                            overrides=dict(self.overrides),
+                            distill_temperature=temperature, distill_loss=self.distill_loss, beta=self.beta)
+
+    def table4_runs(self, seed: int, profile: str) -> dict[str, RunConfig]:
+        """Table 4's four runs, named as :data:`lsbook.paper.DISTILLATION_ROLES` names them."""
+        dropout, smoothed = self.dropout_teacher(seed, profile), self.teacher(self.table4_alpha, seed, profile)
+        return dict(zip(DISTILLATION_ROLES, (dropout, smoothed, self.student(dropout, 1.0),
+                                             self.student(smoothed, 1.0))))
 
 
 SETUPS: dict[str, DistillationSetup] = {
@@ -95,91 +125,58 @@ SETUPS: dict[str, DistillationSetup] = {
 }
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One run of a study before it runs: a teacher, a baseline or a distilled student."""
-
-    role: str                       # TEACHER, BASELINE, DISTILLED or DROPOUT_TEACHER
-    recipe: str                     # a name of lsbook.recipes.RECIPES
-    alpha: float                    # the run's own label smoothing (0 for distilled students)
-    seed: int                       # the same seed for a student and its teacher
-    teacher: "RunSpec | None" = None  # distilled students only
-    temperature: float | None = None  # teacher temperature, distilled students only
-
-    def describe(self) -> str:
-        """A short human-readable name (for progress and error messages)."""
-        if self.teacher is None:
-            return f"{self.role} {self.recipe} α={self.alpha:g} seed={self.seed}"
-        return (f"student {self.recipe} ← {self.teacher.role} α={self.teacher.alpha:g} "
-                f"at T={self.temperature:g} seed={self.seed}")
-
-
-def expand_grid(setup: DistillationSetup, seeds: Iterable[int], *, table4: bool = True,
-                figure: bool = True) -> list[RunSpec]:
+def expand_grid(setup: DistillationSetup, seeds: Iterable[int], profile: str, *, table4: bool = True,
+                figure: bool = True) -> list[RunConfig]:
     """Every distinct run of the study, teachers before their students, without duplicates.
 
     Per seed: |alphas| teachers (+1 for Table 4's α if missing, +1 dropout teacher),
     |alphas| baselines, and |temperatures| + |alphas| − 1 distilled students for M3 ∪ M4
     (M3 at T = 1 and M4 at α = 0 are the same run), +2 students for Table 4.
     """
-    specs: list[RunSpec] = []
+    configs: list[RunConfig] = []
 
-    def add(spec: RunSpec) -> RunSpec:
-        if spec not in specs:
-            specs.append(spec)
-        return spec
+    def add(config: RunConfig) -> None:
+        if config not in configs:
+            configs.append(config)
 
     seeds = list(seeds)
     if not seeds:
         raise LsbookError("seeds must name at least one seed")
     for seed in seeds:
-        teacher = lambda a: RunSpec(TEACHER, setup.teacher_recipe, float(a), seed)  # noqa: E731
-        student = lambda t, temp: RunSpec(DISTILLED, setup.student_recipe, 0.0, seed, t, float(temp))  # noqa: E731
         if figure:
             for alpha in setup.alphas:                                     # M1
-                add(teacher(alpha))
+                add(setup.teacher(alpha, seed, profile))
             for alpha in setup.alphas:                                     # M2
-                add(RunSpec(BASELINE, setup.student_recipe, float(alpha), seed))
+                add(setup.baseline(alpha, seed, profile))
             for temperature in setup.temperatures:                         # M3
-                add(student(teacher(0.0), temperature))
+                add(setup.student(setup.teacher(0.0, seed, profile), temperature))
             for alpha in setup.alphas:                                     # M4
-                add(student(teacher(alpha), 1.0))
+                add(setup.student(setup.teacher(alpha, seed, profile), 1.0))
         if table4 and setup.dropout_teacher_recipe is not None:
-            dropout = add(RunSpec(DROPOUT_TEACHER, setup.dropout_teacher_recipe, 0.0, seed))
-            smoothed = add(teacher(setup.table4_alpha))
-            add(student(dropout, 1.0))
-            add(student(smoothed, 1.0))
+            for config in setup.table4_runs(seed, profile).values():
+                add(config)
     # Teachers first, so that every student finds its teacher trained.
-    return sorted(specs, key=lambda s: s.teacher is not None)
+    return sorted(configs, key=lambda c: c.distillation is not None)
 
 
 class StudyRecords:
-    """The stored records (and γ) of a study's RunSpecs in one store, at one profile; never trains."""
+    """The stored records (and γ) of a study's runs in one store; never trains."""
 
-    def __init__(self, setup: DistillationSetup, profile: str, *, store: Store | None = None):
-        self.setup, self.profile, self.store = setup, profile, store or Store()
+    def __init__(self, store: Store | None = None):
+        self.store = store or Store()
 
-    def record(self, spec: RunSpec) -> Record | None:
-        """The stored record of ``spec``, or None (its teacher missing counts as missing)."""
-        from lsbook.train import find_run
+    def record(self, config: RunConfig) -> Record | None:
+        """The stored record of ``config``'s run, or None."""
+        return find_run(config, self.store)
 
-        if spec.teacher is None:
-            return find_run(spec.recipe, spec.alpha, spec.seed, self.profile, store=self.store)
-        teacher = self.record(spec.teacher)
-        if teacher is None:
-            return None
-        return find_run(spec.recipe, spec.alpha, spec.seed, self.profile, store=self.store, teacher=teacher,
-                        distill_temperature=spec.temperature, distill_loss=self.setup.distill_loss,
-                        beta=self.setup.beta)
-
-    def smoothness(self, spec: RunSpec) -> float | None:
+    def smoothness(self, student: RunConfig) -> float | None:
         """Stored γ (Eq. 3) of a distilled student's teacher at its temperature, or None."""
         from lsbook.experiments.smoothness import find_smoothness
 
-        if spec.teacher is None:
-            raise LsbookError(f"{spec.describe()} has no teacher, so no smoothness index")
-        teacher = self.record(spec.teacher)
-        return None if teacher is None else find_smoothness(teacher, spec.temperature, self.store)
+        if student.distillation is None:
+            raise LsbookError(f"{student.label()} has no teacher, so no smoothness index")
+        teacher = self.store.get(student.distillation.teacher_key)
+        return None if teacher is None else find_smoothness(teacher, student.distillation.temperature, self.store)
 
 
 def run_grid(setup: DistillationSetup, profile: str, seeds: Iterable[int], *, store: Store | None = None,
@@ -188,7 +185,7 @@ def run_grid(setup: DistillationSetup, profile: str, seeds: Iterable[int], *, st
     """Train every missing run of the study and store γ for every distilled student, through the
     same local sweep as ``python -m lsbook distill`` (:func:`lsbook.sweep.run_locally`).
 
-    Returns {"done": n, "failed": [(lsbook.cluster.RunSpec, message), ...]}; a failed run's
+    Returns {"done": n, "failed": [(lsbook.cluster.GridRun, message), ...]}; a failed run's
     students are not started.
     """
     from lsbook.cluster.grid import distillation_grid

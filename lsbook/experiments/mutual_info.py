@@ -24,6 +24,7 @@ from lsbook.errors import LsbookError
 from lsbook.experiments.mi_probe import MutualInformationProbe, ProbeConfig, select_probe_set
 from lsbook.profiles import get_profile, probe_every, resolve
 from lsbook.recipes import Recipe
+from lsbook.run_config import RunConfig
 from lsbook.store import Record, Store
 from lsbook.validation import check_alpha
 
@@ -62,6 +63,10 @@ class MISetup:
         """The recipe the curve's runs train, with ``profile`` applied."""
         return resolve(self.recipe, profile)
 
+    def config(self, alpha: float, seed: int, profile: str) -> RunConfig:
+        """The run of the curve at α: the recipe at ``profile`` with the probe named in its key."""
+        return RunConfig.of(self.recipe_for(profile), alpha, seed, profile, probe=self.callback_name(profile))
+
     def num_examples(self, profile: str) -> int:
         """N, the number of probe examples: log N bounds the estimate."""
         return 2 * self.probe_for(profile).per_class
@@ -81,10 +86,6 @@ MI_SETUPS: dict[str, MISetup] = {
 }
 
 
-def _run_kwargs(setup: MISetup, profile: str) -> dict:
-    return {"step_callback_name": setup.callback_name(profile)}
-
-
 def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store: Store | None = None,
                  device=None, progress: bool = True, runs_root=None, allow_dirty: bool = False) -> Record:
     """The run of ``setup`` at α with its MI curve: stored, or trained now with the probe."""
@@ -95,17 +96,16 @@ def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store
     from lsbook.train import ensure_run, find_run
 
     store = store or Store()
-    recipe = setup.recipe_for(profile)
-    found = find_run(recipe, alpha, seed, profile, store=store, **_run_kwargs(setup, profile))
+    config = setup.config(alpha, seed, profile)
+    found = find_run(config, store)
     if found is not None:
         return found
-    data = load_run_data(recipe, torch.device("cpu"))         # the run's own training split
+    data = load_run_data(config.recipe, torch.device("cpu"))  # the run's own training split
     probe = select_probe_set(data.train[0], data.train[1], data.class_names, setup.probe_for(profile))
     probe.images = probe.images.to(pick_device(device))
     callback = MutualInformationProbe(probe, data.transforms.train, setup.probe_for(profile))
-    return ensure_run(recipe, alpha, seed, profile, store=store, device=device, progress=progress,
-                      runs_root=runs_root, allow_dirty=allow_dirty, step_callback=callback,
-                      step_callback_every=setup.every_steps(profile), **_run_kwargs(setup, profile))
+    return ensure_run(config, store=store, device=device, progress=progress, runs_root=runs_root,
+                      allow_dirty=allow_dirty, step_callback=callback, step_callback_every=setup.every_steps(profile))
 
 
 def find_curve(setup: MISetup, alpha: float, seed: int, profile: str,
@@ -113,8 +113,7 @@ def find_curve(setup: MISetup, alpha: float, seed: int, profile: str,
     """The stored run with its MI curve, or None (never trains)."""
     from lsbook.train import find_run
 
-    return find_run(setup.recipe_for(profile), alpha, seed, profile, store=store or Store(),
-                    **_run_kwargs(setup, profile))
+    return find_run(setup.config(alpha, seed, profile), store or Store())
 
 
 def curve(record: Record) -> tuple[np.ndarray, np.ndarray]:

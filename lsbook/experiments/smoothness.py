@@ -51,13 +51,14 @@ def teacher_model(teacher: Record, store: Store, device: torch.device, runs_root
     Retraining is deterministic on one device (tests/test_train.py), so it gives back the very
     teacher whose record is stored; its key is checked.
     """
+    from lsbook.run_config import RunConfig
     from lsbook.train import ensure_run, load_model, load_teacher
 
     try:
         return load_teacher(teacher, device, runs_root)
     except StoreError:
         c = teacher.config
-        again = ensure_run(teacher.recipe, c["alpha"], c["seed"], c["profile"], store=store,
+        again = ensure_run(RunConfig.of(teacher.recipe, c["alpha"], c["seed"], c["profile"]), store=store,
                            device=device, keep_model=True, runs_root=runs_root)
         if again.key != teacher.key:
             raise StoreError(f"retraining teacher {teacher.key} gave run {again.key}; only plain "

@@ -1,10 +1,8 @@
-"""One Transformer translation run (Sections 5.2 and 5.3 of the replication), trained and stored.
+"""One Transformer translation run (Sections 5.2 and 5.3 of the replication) as a task of the one loop.
 
-``ensure_translation_run(alpha, seed, profile)`` is the translation counterpart of
-:func:`lsbook.train.ensure_run` (which hands ``transformer`` recipes to it): it returns the stored
-record, or trains the run (resuming from its last checkpoint), evaluates it
-(:mod:`lsbook.translation.evaluation`) and stores it. What a run is — recipe, settings, key — is
-:mod:`lsbook.translation.settings`.
+:func:`lsbook.train.ensure_run` trains a Transformer :class:`lsbook.run_config.RunConfig` (recipe +
+:class:`lsbook.translation.settings.TranslationSettings`) as the :class:`TranslationTask` here,
+evaluates it (:mod:`lsbook.translation.evaluation`) and stores it, as it does every run.
 
 Training: label-smoothed cross-entropy over the target vocabulary, padding ignored
 (:func:`lsbook.losses.label_smoothing_cross_entropy` with ``ignore_index=PAD_ID``), Adam as the
@@ -25,9 +23,8 @@ committed); :func:`lsbook.translation.translator.load_translator` reads them.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +32,12 @@ import numpy as np
 import torch
 
 from lsbook.data.text import PAD_ID, bucket_batches
-from lsbook.loop import Trained, TrainOutcome, run_training
+from lsbook.loop import Trained
 from lsbook.losses import label_smoothing_cross_entropy
 from lsbook.recipes import Recipe
-from lsbook.runtime import deterministic_algorithms, exclusive_lock, pick_device, run_directory, write_run_config
-from lsbook.provenance import check_clean_tree
-from lsbook.store import Record, Store
+from lsbook.run_config import RunConfig
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
 from lsbook.translation.evaluation import epoch_validation, evaluate_translation
-from lsbook.translation.settings import (RECIPE, TranslationPlan, TranslationSettings, plan_translation_run)
 
 
 # --- The Transformer as a task of the one loop ---------------------------------------------------
@@ -67,18 +61,17 @@ def batch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
 
 
-def prepare_corpus(plan: TranslationPlan, run_dir: Path, data_root: str | os.PathLike | None,
-                   checkpoint: dict[str, Any] | None) -> TranslationCorpus:
-    """The run's corpus: tokenizers trained afresh, or — when resuming — the ones saved with the run,
-    checked against the checkpoint's fingerprints."""
-    recipe, settings = plan.recipe, plan.settings
+def prepare_corpus(config: RunConfig, run_dir: Path, checkpoint: dict[str, Any] | None) -> TranslationCorpus:
+    """The run's corpus (from ``$LSBOOK_DATA``): tokenizers trained afresh, or — when resuming — the
+    ones saved with the run, checked against the checkpoint's fingerprints."""
+    recipe, settings = config.recipe, config.translation
     subsets = {"train": recipe.train_subset, "val": recipe.val_subset, "test": recipe.test_subset}
     tokenizers = None
     if checkpoint is not None:
         tokenizers = load_tokenizers(run_dir, settings.source, settings.target)
         check_fingerprints(checkpoint["fingerprints"], *tokenizers, where=f"the checkpoint in {run_dir}")
     corpus = load_corpus(settings.vocab_size, source=settings.source, target=settings.target,
-                         root=data_root, subsets=subsets, tokenizers=tokenizers)
+                         subsets=subsets, tokenizers=tokenizers)
     if checkpoint is None:
         corpus.save_tokenizers(run_dir)
     return corpus
@@ -89,15 +82,14 @@ class TranslationTask:
     batches, label-smoothed token cross-entropy, a teacher-forced val pass after every epoch, and
     the record of :func:`lsbook.translation.evaluation.evaluate_translation` at the end."""
 
-    def __init__(self, plan: TranslationPlan, run_dir: Path, data_root: str | os.PathLike | None = None,
-                 progress: bool = True):
-        self.plan, self.run_dir, self.data_root, self.progress = plan, run_dir, data_root, progress
-        self.key, self.recipe = plan.key, plan.recipe
-        self.alpha, self.seed = plan.config["alpha"], plan.config["seed"]
+    def __init__(self, config: RunConfig, run_dir: Path, progress: bool = True):
+        self.config, self.run_dir, self.progress = config, run_dir, progress
+        self.key, self.recipe, self.settings = config.key, config.recipe, config.translation
+        self.alpha, self.seed = config.alpha, config.seed
 
     def load_data(self, device: torch.device, checkpoint: dict[str, Any] | None) -> int:
         self.device = device
-        self.corpus = prepare_corpus(self.plan, self.run_dir, self.data_root, checkpoint)
+        self.corpus = prepare_corpus(self.config, self.run_dir, checkpoint)
         return len(self.corpus.ids["train"])
 
     def build_model(self) -> torch.nn.Module:
@@ -123,7 +115,7 @@ class TranslationTask:
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
         began = time.time()
-        return {**epoch_validation(model, self.corpus, self.plan.settings, self.device),
+        return {**epoch_validation(model, self.corpus, self.settings, self.device),
                 "val_seconds": time.time() - began}
 
     def checkpoint_extras(self) -> dict[str, Any]:
@@ -131,53 +123,8 @@ class TranslationTask:
 
     def final_outputs(self, model: torch.nn.Module, trained: Trained) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         began = time.time()
-        metrics, arrays = evaluate_translation(model, self.corpus, self.plan.settings, self.device,
+        metrics, arrays = evaluate_translation(model, self.corpus, self.settings, self.device,
                                                progress=self.progress)
         metrics.update(history=trained.history, train_seconds=sum(e["seconds"] for e in trained.history),
                        eval_seconds=time.time() - began)
         return metrics, arrays
-
-
-def train_translation(plan: TranslationPlan, device: torch.device, run_dir: Path, *,
-                      data_root: str | os.PathLike | None = None, progress: bool = True,
-                      on_epoch_end: Callable[[int], None] | None = None) -> TrainOutcome:
-    """Train (or resume) the run in ``run_dir``, then evaluate it; ``on_epoch_end(epoch)`` is called
-    at the end of each epoch, after its checkpoint if one is written (tests use it to interrupt a run)."""
-    return run_training(TranslationTask(plan, run_dir, data_root, progress), device, run_dir,
-                        progress=progress, on_epoch_end=on_epoch_end)
-
-
-# --- The public entry point -----------------------------------------------------------------------
-
-def find_translation_run(alpha: float, seed: int, profile: str, *, store: Store | None = None,
-                         recipe: str | Recipe = RECIPE, settings: TranslationSettings | None = None) -> Record | None:
-    """The stored record of this run, or None (never trains)."""
-    plan = plan_translation_run(alpha, seed, profile, recipe=recipe, settings=settings)
-    return (store or Store()).get(plan.key, plan.config)
-
-
-def ensure_translation_run(alpha: float, seed: int, profile: str, *, store: Store | None = None,
-                           device: str | torch.device | None = None, progress: bool = True,
-                           recipe: str | Recipe = RECIPE, settings: TranslationSettings | None = None,
-                           data_root: str | os.PathLike | None = None,
-                           runs_root: str | os.PathLike | None = None, allow_dirty: bool = False) -> Record:
-    """The stored record of a translation run; trains, evaluates and stores it first if missing
-    (a ``paper`` run only from committed code unless ``allow_dirty``)."""
-    plan = plan_translation_run(alpha, seed, profile, recipe=recipe, settings=settings)
-    store = store or Store()
-    stored = store.get(plan.key, plan.config)
-    if stored is not None:
-        return stored
-    dirty = check_clean_tree(plan.config["profile"], allow_dirty)  # before anything is written
-    chosen = pick_device(device)
-    run_dir = run_directory(plan.key, runs_root)
-    with exclusive_lock(run_dir / "lock"):
-        stored = store.get(plan.key, plan.config)  # another process may have finished it meanwhile
-        if stored is None:
-            write_run_config(run_dir, plan.config)
-            with deterministic_algorithms(chosen):
-                outcome = train_translation(plan, chosen, run_dir, data_root=data_root, progress=progress)
-            stored = store.put(Record(key=plan.key, config=plan.config, metrics=outcome.metrics,
-                                      provenance={**outcome.provenance, **dirty}, arrays=outcome.arrays))
-    return stored
-

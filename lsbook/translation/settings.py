@@ -1,10 +1,8 @@
-"""What a translation run is: its settings, its resolved recipe, its config and store key.
+"""What a translation run needs beyond its recipe: :class:`TranslationSettings` per profile.
 
-A run's identity is the resolved ``transformer-multi30k`` recipe (optimiser, epochs, batch size,
-model size: :mod:`lsbook.recipes` with the profile of :mod:`lsbook.profiles` applied) and
-:class:`TranslationSettings` (languages, vocabulary, decoding, temperatures; the profile's
-``translation`` changes applied), α, seed and the engine version — the conventions of
-:func:`lsbook.train.plan_run`.
+A Transformer run is a :class:`lsbook.run_config.RunConfig` whose resolved recipe (optimiser,
+epochs, batch size, model size) comes with these settings (languages, vocabulary, decoding,
+temperature grids; the profile's ``translation`` changes applied); all of it enters the key.
 """
 
 from __future__ import annotations
@@ -15,13 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from lsbook import ENGINE_VERSION
 from lsbook.data.text import check_language_pair
 from lsbook.errors import LsbookError
-from lsbook.profiles import get_profile, resolve
+from lsbook.profiles import get_profile
 from lsbook.recipes import Recipe, json_ready
-from lsbook.store import config_key
-from lsbook.validation import check_alpha, check_positive_int, check_temperature
+from lsbook.validation import check_positive_int, check_temperature
 
 RECIPE = "transformer-multi30k"
 
@@ -100,49 +96,3 @@ def settings_for(profile: str, recipe: Recipe | None = None) -> TranslationSetti
     if recipe is not None and recipe.vocab_size is not None:
         base = base.replace(vocab_size=recipe.vocab_size)
     return base.replace(**get_profile(profile).translation)
-
-
-@dataclass(frozen=True)
-class TranslationPlan:
-    """A translation run before it runs: resolved recipe, settings, config and store key."""
-
-    recipe: Recipe
-    settings: TranslationSettings
-    config: dict[str, Any]
-    key: str
-
-
-def plan_translation_run(alpha: float, seed: int, profile: str, *, recipe: str | Recipe = RECIPE,
-                         settings: TranslationSettings | None = None) -> TranslationPlan:
-    """Check every argument and compute the run's config and key (nothing is written)."""
-    get_profile(profile)
-    resolved = recipe.validate() if isinstance(recipe, Recipe) else resolve(str(recipe), profile)
-    if resolved.model != "transformer":
-        raise LsbookError(f"recipe {resolved.name!r} trains a {resolved.model!r}, not a transformer")
-    if resolved.total_steps is not None:
-        raise LsbookError(f"recipe {resolved.name!r}: translation runs train whole epochs (total_steps None)")
-    if resolved.schedule != "constant" or resolved.lr_multipliers or resolved.weight_decay_on is not None:
-        raise LsbookError(f"recipe {resolved.name!r}: translation runs train every parameter at one constant "
-                          f"learning rate (schedule 'constant', no lr_multipliers or weight_decay_on)")
-    alpha = check_alpha(alpha)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise LsbookError(f"seed must be an integer >= 0, got {seed!r}")
-    settings = (settings or settings_for(profile, resolved)).validate()
-    config = json_ready({
-        "recipe": resolved.name,
-        "profile": profile,
-        "alpha": alpha,
-        "seed": int(seed),
-        "engine_version": ENGINE_VERSION,
-        "dataset": resolved.dataset,
-        "model": resolved.model,
-        "num_classes": settings.vocab_size,   # requested target vocabulary (the head's outputs)
-        "teacher_key": None,
-        "distill": None,
-        "step_callback": None,
-        "resolved_recipe": resolved.to_dict(),
-        "translation": settings.to_dict(),
-    })
-    return TranslationPlan(resolved, settings, config, config_key(config))
-
-
