@@ -45,14 +45,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return float(values.mean()), (float(values.std(ddof=1)) if values.size > 1 else None)
 
 
-def format_spread(values: Sequence[float], digits: int, scale: float = 1.0) -> str:
-    """'mean ± std' (or the single value) of ``values × scale`` with ``digits`` decimals."""
-    if len(values) == 0:
-        return "–"
-    mean, std = mean_std([v * scale for v in values])
-    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
 @dataclass
 class Summary:
     """Mean and spread over seeds of one quantity."""
@@ -71,13 +63,18 @@ class Summary:
     def std(self) -> float:
         return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else float("nan")
 
-    def text(self, scale: float = 100.0, digits: int = 2, unit: str = "%") -> str:
-        """"m ± s %" (or "m %" for one seed, "missing" for none)."""
+    def text(self, scale: float = 100.0, digits: int = 2, unit: str = "%", missing: str = "missing") -> str:
+        """"m ± s %" (or "m %" for one seed, ``missing`` for none)."""
         if not self.values:
-            return "missing"
+            return missing
         if self.n == 1:
             return f"{self.mean * scale:.{digits}f}{unit}"
         return f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f}{unit}"
+
+
+def format_spread(values: Sequence[float], digits: int, scale: float = 1.0) -> str:
+    """'mean ± std' (or the single value, or "–" for none) of ``values × scale`` with ``digits`` decimals."""
+    return Summary([float(v) for v in values]).text(scale, digits, unit="", missing="–")
 
 
 def _published(value: paper.Value | None, digits: int) -> str:

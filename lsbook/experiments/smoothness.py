@@ -7,8 +7,8 @@ record as a derived value, one file per temperature (``<teacher>/derived/smoothn
 :meth:`lsbook.store.Store.put_derived`), which a book build reads without weights. γ is not a run:
 it has no config or key of its own.
 
-Earlier versions stored γ as records of a pseudo-recipe ``smoothness-index``; :func:`find_smoothness`
-still reads those, and :func:`migrate_legacy_records` moves them beside their teachers.
+Earlier versions stored γ as records of a pseudo-recipe ``smoothness-index``;
+:func:`migrate_legacy_records` moves them beside their teachers (the committed store holds none).
 """
 
 from __future__ import annotations
@@ -39,9 +39,6 @@ def find_smoothness(teacher: Record, temperature: float, store: Store | None = N
     """Stored γ of ``teacher`` at ``temperature``, or None (never computes)."""
     store = store or Store()
     values = store.derived(teacher, smoothness_name(temperature))
-    if values is None:
-        legacy = store.get(config_key(legacy_config(teacher, temperature)), legacy_config(teacher, temperature))
-        values = None if legacy is None else legacy.metrics
     return None if values is None else float(values["gamma"])
 
 
