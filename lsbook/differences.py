@@ -76,9 +76,9 @@ def _split_facts() -> dict[str, str]:
 
 def _seed_counts() -> str:
     by_count: dict[int, list[str]] = {}
-    for chapter in ("accuracy", "calibration", "distillation", "transformer", "mutual-information"):
+    for chapter in ("accuracy", "calibration", "distillation", "transformer", "mutual_information"):
         by_count.setdefault(len(chapter_defaults("paper", chapter)["seeds"]), []).append(chapter)
-    return "; ".join(f"{n} for {', '.join(c.replace('-', ' ') for c in names)}"
+    return "; ".join(f"{n} for {', '.join(c.replace('_', ' ') for c in names)}"
                      for n, names in sorted(by_count.items(), reverse=True))
 
 

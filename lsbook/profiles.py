@@ -68,7 +68,7 @@ _PAPER_CHAPTERS = {
     "transformer": {"alphas": TABLE_ALPHAS, "seeds": (0, 1, 2)},
     "distillation": {"setups": ("fcn-mnist", "resnet56-alexnet-cifar10"), "alphas": None,
                      "temperatures": None, "seeds": (0, 1, 2, 3, 4)},
-    "mutual-information": {"setups": ("resnet56-cifar10", "fcn-fmnist"), "seeds": (0, 1, 2)},
+    "mutual_information": {"setups": ("resnet56-cifar10", "fcn-fmnist"), "seeds": (0, 1, 2)},
 }
 
 # The Transformer at `cpu`: a model of d_model 128 for 3 epochs, in which the paper's lr 1e-4 (tuned
@@ -111,7 +111,7 @@ PROFILE_TABLE: dict[str, Profile] = {
             "transformer": {"alphas": (0.0, 0.1, 0.3), "seeds": (0,)},  # the α of the seed's Figure 5
             "distillation": {"setups": ("fcn-fmnist",), "alphas": (0.0, 0.3, 0.6),
                              "temperatures": (1.0, 4.0, 16.0), "seeds": (0,)},
-            "mutual-information": {"setups": ("fcn-fmnist",), "seeds": (0,)},
+            "mutual_information": {"setups": ("fcn-fmnist",), "seeds": (0,)},
         },
         # resnet56-cifar10: 16 estimates in 3 epochs × 16 steps, as the original's 64k / 4k;
         # fcn-fmnist: 33 in 3 epochs × 108 steps
@@ -149,7 +149,7 @@ PROFILE_TABLE: dict[str, Profile] = {
             "transformer": {"alphas": (0.0, 0.1), "seeds": (0,)},
             "distillation": {"setups": ("fcn-fmnist",), "alphas": (0.0, 0.6), "temperatures": (1.0, 4.0),
                              "seeds": (0,)},
-            "mutual-information": {"setups": ("fcn-fmnist",), "seeds": (0,)},
+            "mutual_information": {"setups": ("fcn-fmnist",), "seeds": (0,)},
         },
         chapter_recipes=("fcn-fmnist", "fcn-mnist", "alexnet-cifar10"),  # CI runs the book in minutes
         probe_every={"resnet56-cifar10": 1, "fcn-fmnist": 1},

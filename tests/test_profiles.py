@@ -118,7 +118,7 @@ def test_chapter_settings_defaults_come_from_the_profile(monkeypatch):
     assert distill.setups[0].temperatures == (1.0, 4.0, 16.0)
     paper_distill = chapter_settings("distillation", "paper")
     assert paper_distill.setups[0].alphas == (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)
-    mi = chapter_settings("mutual-information", "paper")
+    mi = chapter_settings("mutual_information", "paper")
     assert [s.name for s in mi.setups] == ["resnet56-cifar10", "fcn-fmnist"] and mi.alphas is None
 
 

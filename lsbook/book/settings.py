@@ -25,7 +25,7 @@ TABLE5_CHAPTERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "penultimate": ("plr", ("fcn-fmnist",), ()),
 }
 # The chapters whose default grids the profiles define (lsbook.profiles' chapter defaults).
-CHAPTERS = (*TABLE5_CHAPTERS, "transformer", "distillation", "mutual-information")
+CHAPTERS = (*TABLE5_CHAPTERS, "transformer", "distillation", "mutual_information")
 # The other pages of the book: of their parameters only the profile is resolved here.
 PROFILE_ONLY_CHAPTERS = ("intro", "what_was_found", "label_smoothing", "differences", "what_was_run")
 

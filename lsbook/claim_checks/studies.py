@@ -342,7 +342,7 @@ LATE_FRACTION = 0.25      # "late in training": the last quarter of the probe's 
 
 def mutual_information_rows(ctx: Context) -> list[LedgerRow]:
     """Late in training, Î above the unrelated-examples reference is lower with α = 0.1."""
-    MI_DEFAULTS = study_defaults("mutual-information")
+    MI_DEFAULTS = study_defaults("mutual_information")
     from lsbook.experiments.mutual_info import MI_SETUPS, curve, find_curve
     from lsbook.information import collapsed_reference, unrelated_reference
 
