@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from unittest import mock
 
-import pytest
 
 import lsbook.profiles
 from lsbook.experiments.mutual_info import MI_SETUPS

@@ -11,7 +11,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from lsbook.data.text import check_language_pair
 from lsbook.errors import LsbookError
