@@ -1,10 +1,9 @@
-"""γ kept beside its teacher: found without weights, the committed values unchanged whether they are
-still stored as ``smoothness-index`` records or migrated beside their teachers, and the figures'
-tables the same either way."""
+"""γ kept beside its teacher: found without weights; every committed student finds its teacher's γ;
+γ written the old way (as ``smoothness-index`` records) migrates beside the teachers to the same
+values and the same figure tables."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from lsbook.profiles import chapter_defaults
 from lsbook.store import Record, Store, config_key
 
 REPO = Path(__file__).resolve().parents[1]
-# γ of every teacher as committed before γ was kept beside the teachers (as smoothness-index records).
-COMMITTED = json.loads((Path(__file__).parent / "data" / "smoothness_committed.json").read_text())
 
 
 def _teacher(alpha: float = 0.1) -> Record:
@@ -67,13 +64,29 @@ def test_migration_refuses_a_legacy_record_whose_teacher_is_missing(tmp_path):
     assert legacy.path.exists()
 
 
-def test_committed_gamma_values_are_found():
-    """Every γ committed as a record is found with the same value, wherever it is kept now."""
+def _committed_gammas(store: Store) -> list[tuple[Record, float, float]]:
+    """(teacher, T, γ) of every γ kept beside a teacher in ``store``."""
+    found = []
+    for teacher in store.records():
+        folder = teacher.path / "derived"
+        for path in sorted(folder.glob("smoothness-T*.json")) if folder.is_dir() else []:
+            values = store.derived(teacher, path.stem)
+            found.append((teacher, values["temperature"], values["gamma"]))
+    return found
+
+
+def test_every_committed_student_finds_its_teachers_gamma():
+    """Every distilled student in results/ finds γ of its teacher at its temperature, in (0, 1]."""
     store = Store(REPO / "results")
-    for entry in COMMITTED:
-        teacher = store.get(entry["teacher_key"])
-        assert teacher is not None, entry
-        assert find_smoothness(teacher, entry["temperature"], store) == entry["gamma"], entry
+    students = [r for r in store.records() if r.config.get("teacher_key")]
+    assert students
+    for student in students:
+        teacher = store.get(student.config["teacher_key"])
+        assert teacher is not None, student.key
+        gamma = find_smoothness(teacher, student.config["distill"]["temperature"], store)
+        assert gamma is not None and 0.0 < gamma <= 1.0, student.key
+    assert {(t.key, temperature) for t, temperature, _ in _committed_gammas(store)} >= {
+        (s.config["teacher_key"], s.config["distill"]["temperature"]) for s in students}
 
 
 def _copy_without_arrays(source: Path, target: Path) -> None:
@@ -98,13 +111,20 @@ def _figure_tables(store: Store) -> str:
 
 
 def test_migrating_the_committed_records_keeps_gamma_and_the_figure_tables(tmp_path):
+    """The committed store with every γ written the old way (as records) migrates back to the same
+    values and the same Figure 7 / Table 4 tables."""
     committed = Store(REPO / "results")
     _copy_without_arrays(committed.root, tmp_path)
+    gammas = _committed_gammas(committed)
+    assert gammas
+    legacy_store = Store(tmp_path)
+    for teacher, temperature, gamma in gammas:
+        shutil.rmtree(legacy_store.get(teacher.key).path / "derived", ignore_errors=True)
+    for teacher, temperature, gamma in gammas:
+        legacy_store.put(_legacy(legacy_store.get(teacher.key), temperature, gamma))
     migrated = Store(tmp_path)
-    migrate_legacy_records(migrated, delete=True)
+    assert len(migrate_legacy_records(migrated, delete=True)) == len(gammas)
     assert migrated.folders(LEGACY_RECIPE) == []
-    for entry in COMMITTED:
-        teacher = migrated.get(entry["teacher_key"])
-        assert migrated.derived(teacher, smoothness_name(entry["temperature"]))["gamma"] == entry["gamma"]
+    for teacher, temperature, gamma in gammas:
+        assert migrated.derived(migrated.get(teacher.key), smoothness_name(temperature))["gamma"] == gamma
     assert _figure_tables(Store(tmp_path)) == _figure_tables(committed)
-    assert "0.303" in _figure_tables(committed)  # the cpu study's M3 at T = 1 has its γ
