@@ -111,7 +111,7 @@ class RunConfig:
         given) with ``overrides`` on top; a student of ``teacher`` (a config or a stored record) at
         ``distill_temperature`` with ``distill_loss`` and ``beta`` (None: the loss's default)."""
         check_choice(profile, PROFILES, "profile")
-        resolved = recipe.validate() if isinstance(recipe, Recipe) else resolve(str(recipe), profile)
+        resolved = recipe if isinstance(recipe, Recipe) else resolve(str(recipe), profile)  # checked in __post_init__
         if overrides:
             resolved = resolved.replace(**overrides)
         distillation = None

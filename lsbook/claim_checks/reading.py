@@ -73,11 +73,10 @@ class Context:
         return sorted(self.index.get((recipe, profile, step_callback), ()))
 
     def plain(self, recipe: str, alpha: float, seed: int, profile: str) -> Record | None:
-        from lsbook.profiles import resolve as resolve_recipe
         from lsbook.run_config import RunConfig
         from lsbook.train import find_run
 
-        return find_run(RunConfig.of(resolve_recipe(recipe, profile), alpha, seed, profile), self.store)
+        return find_run(RunConfig.of(recipe, alpha, seed, profile), self.store)
 
     def grid(self, recipe: str, required: tuple[float, ...], optional: tuple[float, ...] = (),
              profiles: tuple[str, ...] | None = None) -> Grid | None:

@@ -65,7 +65,7 @@ class MISetup:
 
     def config(self, alpha: float, seed: int, profile: str) -> RunConfig:
         """The run of the curve at α: the recipe at ``profile`` with the probe named in its key."""
-        return RunConfig.of(self.recipe_for(profile), alpha, seed, profile, probe=self.callback_name(profile))
+        return RunConfig.of(self.recipe, alpha, seed, profile, probe=self.callback_name(profile))
 
     def num_examples(self, profile: str) -> int:
         """N, the number of probe examples: log N bounds the estimate."""
