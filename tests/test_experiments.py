@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from lsbook.profiles import resolve
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
 
+REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -282,48 +284,38 @@ def test_smoke_mutual_information_curve_is_stored_with_the_run(tmp_path, tiny_sm
 
 # --- The sentences of the chapters ------------------------------------------------------------------
 
-def test_table4_verdict_says_whether_the_orderings_agree():
-    from lsbook.book.distillation_report import table4_markdown, table4_verdict
+def test_table4_markdown_sets_ours_beside_both_papers():
+    from lsbook.book.distillation_report import table4_markdown
     from lsbook.book.tables import Summary
 
-    like_original = {"teacher without LS": Summary([0.0067]), "teacher with LS": Summary([0.0059]),
-                     "student without LS": Summary([0.0074]), "student with LS": Summary([0.0091])}
-    text = table4_verdict(like_original)
-    assert text.count("as in the original") == 2 and "unlike" not in text and "single seed" in text
-    strong_students = dict(like_original, **{"student without LS": Summary([0.0060])})
-    assert "One student ends with a lower test error than its teacher" in table4_verdict(strong_students)
-    reversed_students = dict(like_original, **{"student with LS": Summary([0.0050, 0.0052])})
-    text = table4_verdict(reversed_students)
-    assert text.count("as in the original") == 1 and text.count("unlike the original") == 1
-    table = table4_markdown(like_original, "fashion-mnist, cpu")
-    assert "| teacher with LS | 0.59 | 0.69 | 0.59 |" in table
+    ours = {"teacher without LS": Summary([0.0067]), "teacher with LS": Summary([0.0059, 0.0061]),
+            "student without LS": Summary([0.0074]), "student with LS": Summary([])}
+    table = table4_markdown(ours, "fashion-mnist, cpu")
+    assert "| teacher with LS | 0.60 ± 0.01 | 0.69 | 0.59 |" in table
+    assert "ours: fashion-mnist, cpu [%]" in table and "| student with LS | missing |" in table
 
 
-def _point(label, gamma, accuracy):
-    from lsbook.book.distillation_report import CurvePoint
-    from lsbook.book.tables import Summary
+def test_shown_studies_put_the_stored_mnist_paper_study_first(tmp_path):
+    """The replication's MNIST study at `paper` leads wherever its runs are stored and the page reads
+    `paper` runs; the page's own study follows as a variant, or stands alone."""
+    from lsbook.book.distillation_report import shown_studies, stored_text
 
-    return CurvePoint(label, Summary([gamma]), Summary([accuracy]))
-
-
-def test_figure_verdict_compares_m4_with_m3_at_equal_smoothness():
-    from lsbook.book.distillation_report import figure_verdict
-
-    points = {
-        "M1": [_point("α=0", 0.0, 0.90), _point("α=0.3", 0.3, 0.91)],
-        "M2": [_point("α=0", 0.0, 0.85), _point("α=0.3", 0.3, 0.86)],
-        "M3": [_point("T=1", 0.1, 0.88), _point("T=4", 0.5, 0.90), _point("T=16", 0.9, 0.87)],
-        "M4": [_point("α=0", 0.1, 0.88), _point("α=0.3", 0.3, 0.80), _point("α=0.6", 0.6, 0.95),
-               _point("α=0.9", 0.95, 0.70)],
-    }
-    text = figure_verdict(points)
-    assert "(M3, T=4: 90.00 %) is better than the best student trained without a teacher (M2, α=0.3" in text
-    assert "Of the 2 students of smoothed teachers" in text and ", 1 lies below it" in text
-    assert "Label smoothing improves the teachers" in text
-    assert "weaker than itself" not in text
-    weak_teachers = dict(points, M1=[_point("α=0", 0.0, 0.80), _point("α=0.3", 0.3, 0.79)])
-    assert "(M1 at α = 0: 80.00 %) is less accurate than the student trained alone" in figure_verdict(weak_teachers)
-    assert "cannot be checked" in figure_verdict(dict(points, M3=[]))
+    committed, empty = Store(REPO / "results"), Store(tmp_path / "empty")
+    fmnist, mnist = SETUPS["fcn-fmnist"], SETUPS["fcn-mnist"]
+    for part in ("table4", "figure"):
+        shown = shown_studies(fmnist, "cpu", [0], part=part, store=committed)
+        assert [(s.setup.name, s.profile, s.role) for s in shown] == [
+            ("fcn-mnist", "paper", "the main result"), ("fcn-fmnist", "cpu", "the `cpu` variant")]
+        assert [(s.setup.name, s.role) for s in shown_studies(mnist, "paper", [0], part=part, store=committed)] \
+            == [("fcn-mnist", "")]
+        assert [s.setup.name for s in shown_studies(fmnist, "cpu", [0], part=part, store=empty)] == ["fcn-fmnist"]
+        assert [s.setup.name for s in shown_studies(fmnist, "smoke", [0], part=part, store=committed)] \
+            == ["fcn-fmnist"]  # smoke pages never mix in other profiles
+        assert shown_studies(None, "cpu", [0], part=part, store=empty) == []
+    with pytest.raises(ValueError, match="part"):
+        shown_studies(fmnist, "cpu", [0], part="table3", store=empty)
+    assert stored_text(mnist, "paper", store=empty) == "Table 4: no runs stored; Figure 7: no runs stored"
+    assert stored_text(mnist, "paper", store=committed).startswith("Table 4: 4 of 4 runs for seeds 0, 1, 2; Figure 7: ")
 
 
 def test_mi_verdict_describes_rise_and_fall():

@@ -146,6 +146,16 @@ def test_distillation_figure_sorts_points_by_gamma(tmp_path):
         plots.distillation_figure({"bad": ([0.1, 0.2], [90])})
 
 
+def test_distillation_figure_stacks_one_panel_per_study(tmp_path):
+    fig = plots.distillation_figure([({"M1": ([0.0, 0.3], [99, 98])}, "MNIST [paper]"),
+                                     ({"M2": ([0.0], [90]), "M3": ([0.1], [91])}, "Fashion-MNIST [cpu]")])
+    save(fig, tmp_path, "fig7-panels")
+    assert [ax.get_title() for ax in fig.axes] == ["MNIST [paper]", "Fashion-MNIST [cpu]"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [1, 2]
+    with pytest.raises(LsbookError, match="every panel"):
+        plots.distillation_figure([({"M1": ([0.0], [99])}, "a"), ({}, "b")])
+
+
 def test_mutual_information_figure_has_log2_and_logN(tmp_path):
     steps = [0, 10, 20]
     fig = plots.mutual_information_figure(steps, {"α = 0": [[0.5, 2.0, 1.0], [0.6, 2.2, 1.1]],

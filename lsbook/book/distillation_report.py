@@ -3,17 +3,13 @@
 
 Numbers are test accuracies (errors for Table 4) as mean ± sample standard deviation over the
 seeds found in the store; a cell whose runs are missing says so instead of showing a number. The
-chapter quotes numbers only through ``glue``; the sentences that compare our orderings with the
-published ones are written here from the numbers, so they stay true when the book is rebuilt at
-another profile or with other seeds.
+verdicts on the papers' orderings are the claim ledger's (:mod:`lsbook.claims`), not written here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Iterable
-
-import numpy as np
 
 from lsbook import paper
 from lsbook.book.pages import markdown_table
@@ -34,6 +30,51 @@ TABLE4_ROWS = paper.DISTILLATION_ROLES
 
 
 # --- The study's runs, from the store ----------------------------------------------------------------
+
+MAIN_STUDY = ("fcn-mnist", "paper")  # the replication's own experiment (Section 6.1), trained on this CPU
+
+
+@dataclass(frozen=True)
+class ShownStudy:
+    """A study as one table or figure of the chapter shows it: at which profile, over which seeds."""
+
+    setup: DistillationSetup
+    profile: str
+    seeds: tuple[int, ...]
+    role: str                                # "the main result", "the `cpu` variant", or ""
+
+
+def shown_studies(selected: DistillationSetup | None, profile: str, seeds: Iterable[int], *, part: str,
+                  store: Store | None = None) -> list[ShownStudy]:
+    """What the chapter shows for Table 4 (``part="table4"``) or Figure 7 (``part="figure"``).
+
+    The replication's own experiment (MNIST at `paper`) comes first, as the main result, wherever
+    any of its runs for that part are stored and the page's profile reads `paper` runs; the study
+    selected at the page's profile follows as a variant (alone, when it is that experiment).
+    """
+    from lsbook.experiments.distillation_grid import SETUPS
+    from lsbook.profiles import chapter_defaults, considered_profiles
+
+    if part not in ("table4", "figure"):
+        raise ValueError(f"part must be 'table4' or 'figure', got {part!r}")
+    name, main_profile = MAIN_STUDY
+    main = SETUPS[name]
+    main_seeds = tuple(chapter_defaults(main_profile, "distillation")["seeds"])
+    shown: list[ShownStudy] = []
+    is_main = selected is not None and selected.name == name and profile == main_profile
+    if not is_main and main_profile in considered_profiles(profile) and stored_records(
+            main, main_profile, main_seeds, store=store, table4=part == "table4", figure=part == "figure"):
+        shown.append(ShownStudy(main, main_profile, main_seeds, "the main result"))
+    if selected is not None:
+        shown.append(ShownStudy(selected, profile, tuple(seeds), f"the `{profile}` variant" if shown else ""))
+    return shown
+
+
+def seeds_found(records: Iterable) -> list[int]:
+    """The seeds of the stored records, sorted (what a caption says was run)."""
+    return sorted({int(r.config["seed"]) for r in records})
+
+
 
 @dataclass
 class CurvePoint:
@@ -114,10 +155,6 @@ def stored_records(setup: DistillationSetup, profile: str, seeds: Iterable[int],
 
 # --- Table 4 as Markdown ---------------------------------------------------------------------------
 
-def _percent(value: float) -> str:
-    return f"{value:.2f} %"
-
-
 def table4_markdown(summaries: dict[str, Summary], ours_label: str) -> str:
     """Table 4: test error [%] of ours (mean ± std over seeds) beside the replication's and the original's."""
     rows = []
@@ -127,43 +164,6 @@ def table4_markdown(summaries: dict[str, Summary], ours_label: str) -> str:
                      f"{paper.ORIGINAL_DISTILLATION_ERROR[role].value:.2f}"])
     return markdown_table(["network", f"ours: {ours_label} [%]", f"{paper.REPLICATION}, MNIST [%]",
                            f"{paper.ORIGINAL}, MNIST [%]"], rows, "lrrr")
-
-
-def _comparison(ours_a: Summary, ours_b: Summary, published_a: float, published_b: float,
-                what_a: str, what_b: str) -> str:
-    """One sentence: does a < b (errors) hold for ours as it does/does not in the original?"""
-    if not ours_a.n or not ours_b.n:
-        return f"The runs for {what_a} and {what_b} are not stored yet."
-    ours_lower = ours_a.mean < ours_b.mean
-    published_lower = published_a < published_b
-    agree = "as in" if ours_lower == published_lower else "unlike"
-    return (f"{what_a.capitalize()} has a {'lower' if ours_lower else 'higher'} test error than "
-            f"{what_b} ({_percent(100 * ours_a.mean)} vs {_percent(100 * ours_b.mean)}), {agree} the "
-            f"original ({_percent(published_a)} vs {_percent(published_b)}).")
-
-
-def table4_verdict(summaries: dict[str, Summary]) -> str:
-    """The two orderings of Section 6.1 checked on our numbers (Markdown)."""
-    o = paper.ORIGINAL_DISTILLATION_ERROR
-    teachers = _comparison(summaries["teacher with LS"], summaries["teacher without LS"],
-                           o["teacher with LS"].value, o["teacher without LS"].value,
-                           "the teacher trained with label smoothing", "the teacher trained with dropout")
-    students = _comparison(summaries["student with LS"], summaries["student without LS"],
-                           o["student with LS"].value, o["student without LS"].value,
-                           "the student of the smoothed teacher", "the student of the dropout teacher")
-    pairs = [(summaries["student without LS"], summaries["teacher without LS"]),
-             (summaries["student with LS"], summaries["teacher with LS"])]
-    better = sum(student.mean < teacher.mean for student, teacher in pairs if student.n and teacher.n)
-    extra = ""
-    if better:
-        extra = (f" {'Both students end' if better == 2 else 'One student ends'} with a lower test "
-                 f"error than {'their teachers' if better == 2 else 'its teacher'}, unlike in the papers, "
-                 f"where the larger teacher is the more accurate network.")
-    seeds = min(s.n for s in summaries.values())
-    caution = (" Each number comes from a single seed, so a difference of a few tenths of a percent "
-               "may be seed noise." if seeds == 1 else
-               f" Numbers are means over {seeds} or more seeds; compare differences with the spreads.")
-    return f"{teachers} {students}{extra}{caution if seeds else ''}"
 
 
 # --- Figures 7 and 8 as Markdown -------------------------------------------------------------------
@@ -178,64 +178,27 @@ def points_markdown(points: dict[str, list[CurvePoint]]) -> str:
     return markdown_table(["curve", "setting", "γ", "test accuracy"], rows, "llrr")
 
 
-def _interpolate(points: list[CurvePoint], gamma: float) -> float | None:
-    """Accuracy of a curve at γ by linear interpolation; None outside the curve's γ range."""
-    kept = sorted((p.gamma.mean, p.accuracy.mean) for p in points if p.accuracy.n)
-    if len(kept) < 2 or not kept[0][0] <= gamma <= kept[-1][0]:
-        return None
-    gammas, accuracies = zip(*kept)
-    return float(np.interp(gamma, gammas, accuracies))
+def stored_text(setup: DistillationSetup, profile: str, *, store: Store | None = None) -> str:
+    """How much of Table 4 and of Figure 7/8 is stored at ``profile``, per seed, as a phrase,
+    e.g. "Table 4: 4 of 4 runs for seeds 0, 1, 2; Figure 7: 9 of 23 runs for seed 0"."""
+    from lsbook.experiments.distillation_grid import expand_grid
+    from lsbook.profiles import chapter_defaults
 
-
-def figure_verdict(points: dict[str, list[CurvePoint]]) -> str:
-    """The claims of Section 6 checked on our points: M3 above M2, M4 below M3 (Markdown)."""
-    found = {name: [p for p in pts if p.accuracy.n] for name, pts in points.items()}
-    if not all(found.values()):
-        return "Some curves have no stored runs yet, so the orderings cannot be checked."
-    sentences = []
-    best = {name: max(pts, key=lambda p: p.accuracy.mean) for name, pts in found.items()}
-    m2, m3 = best["M2"], best["M3"]
-    sentences.append(
-        f"The best student distilled from the hard-label teacher (M3, {m3.label}: "
-        f"{_percent(100 * m3.accuracy.mean)}) is {'better' if m3.accuracy.mean > m2.accuracy.mean else 'not better'} "
-        f"than the best student trained without a teacher (M2, {m2.label}: {_percent(100 * m2.accuracy.mean)}); "
-        f"the original and the replication find distillation from a hard-label teacher better.")
-    below = compared = 0
-    for p in found["M4"]:
-        if p.label == "α=0":
-            continue  # the same run as M3 at T = 1
-        reference = _interpolate(found["M3"], p.gamma.mean)
-        if reference is not None:
-            compared += 1
-            below += p.accuracy.mean < reference
-    if compared == 1:
-        sentences.append(
-            f"The one student of a smoothed teacher (M4, α > 0) whose γ lies within the range of the "
-            f"M3 curve lies {'below' if below else 'above'} it, i.e. is {'worse' if below else 'better'} "
-            f"than a student of the hard-label teacher whose targets are as smooth; the original finds "
-            f"all of them below.")
-    elif compared:
-        sentences.append(
-            f"Of the {compared} students of smoothed teachers (M4, α > 0) whose γ lies within the "
-            f"range of the M3 curve, {below} {'lies' if below == 1 else 'lie'} below it, i.e. "
-            f"{'is' if below == 1 else 'are'} worse than a student of the hard-label teacher whose "
-            f"targets are as smooth; the original finds all of them below.")
-    else:
-        sentences.append("No student of a smoothed teacher (M4) has a γ within the range of the "
-                         "M3 curve, so the two cannot be compared at equal smoothness.")
-    m1 = found["M1"]
-    base = next((p for p in m1 if p.label == "α=0"), None)
-    alone = next((p for p in found["M2"] if p.label == "α=0"), None)
-    if base is not None and alone is not None and base.accuracy.mean < alone.accuracy.mean:
-        sentences.append(
-            f"Here the hard-label teacher (M1 at α = 0: {_percent(100 * base.accuracy.mean)}) is less "
-            f"accurate than the student trained alone (M2 at α = 0: {_percent(100 * alone.accuracy.mean)}), "
-            f"so every distilled student learns from a network weaker than itself; in the papers the "
-            f"teacher is the stronger network, and this alone can reverse the orderings.")
-    if base is not None and len(m1) > 1:
-        smoothed = max((p for p in m1 if p.label != "α=0"), key=lambda p: p.accuracy.mean)
-        sentences.append(
-            f"Label smoothing {'improves' if smoothed.accuracy.mean > base.accuracy.mean else 'does not improve'} "
-            f"the teachers here (best {smoothed.label}: {_percent(100 * smoothed.accuracy.mean)} vs "
-            f"{_percent(100 * base.accuracy.mean)} at α = 0).")
-    return " ".join(sentences)
+    runner = StudyRecords(store)
+    figure = "Figure 8" if setup.distill_loss == "original" else "Figure 7"
+    parts = []
+    for name, table4 in (("Table 4", True), (figure, False)):
+        if table4 and setup.dropout_teacher_recipe is None:
+            continue
+        counts: dict[tuple[int, int], list[int]] = {}
+        for seed in chapter_defaults(profile, "distillation")["seeds"]:
+            grid = expand_grid(setup, [seed], profile, table4=table4, figure=not table4)
+            stored = sum(runner.record(config) is not None for config in grid)
+            if stored:
+                counts.setdefault((stored, len(grid)), []).append(seed)
+        if not counts:
+            parts.append(f"{name}: no runs stored")
+        for (stored, total), seeds in counts.items():
+            parts.append(f"{name}: {stored} of {total} runs for seed{'s' if len(seeds) > 1 else ''} "
+                         f"{', '.join(map(str, seeds))}")
+    return "; ".join(parts)

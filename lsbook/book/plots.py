@@ -285,27 +285,34 @@ def calibration_sweep(curves: Curves, metrics: Sequence[str] = ("ece", "bleu", "
     return _curve_panels(curves, metrics, "temperatures", METRIC_LABELS, optimum, "calibration_sweep")
 
 
-def distillation_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-                        title: str = "") -> Figure:
+GammaCurves = Mapping[str, tuple[Sequence[float], Sequence[float]]]  # label -> (γ values, accuracies in %)
+
+
+def distillation_figure(panels: Sequence[tuple[GammaCurves, str]] | GammaCurves, title: str = "") -> Figure:
     """Figures 7 and 8: accuracy against the smoothness index γ (Eq. 3), one line per curve.
 
-    ``curves`` maps a label (e.g. "M1 teacher") to (γ values, accuracies in %).
+    ``panels``: (curves, title) per study, drawn one above the other (the main result first); or
+    one study's curves, titled ``title``. ``curves`` maps a label (e.g. "M1 teacher") to
+    (γ values, accuracies in %).
     """
-    if not curves:
-        raise LsbookError("distillation_figure needs at least one curve")
-    fig = _new_figure(5.5, 3.6)
-    ax = fig.subplots()
-    for label, (gammas, accuracies) in curves.items():
-        gammas, accuracies = np.asarray(gammas, float), np.asarray(accuracies, float)
-        if gammas.shape != accuracies.shape:
-            raise LsbookError(f"curve {label!r}: {gammas.size} γ values but {accuracies.size} accuracies")
-        order = np.argsort(gammas)
-        ax.plot(gammas[order], accuracies[order], marker="o", markersize=4, label=label)
-    ax.set_xlabel("smoothness index γ")
-    ax.set_ylabel("test accuracy [%]")
-    if title:
-        ax.set_title(title, fontsize="small")
-    ax.legend(fontsize="x-small")
+    if isinstance(panels, Mapping):
+        panels = [(panels, title)]
+    panels = [(curves, name) for curves, name in panels]
+    if not panels or not all(curves for curves, _ in panels):
+        raise LsbookError("distillation_figure needs at least one curve in every panel")
+    fig = _new_figure(5.5, 3.6 * len(panels))
+    for ax, (curves, name) in zip(np.atleast_1d(fig.subplots(len(panels), 1)), panels):
+        for label, (gammas, accuracies) in curves.items():
+            gammas, accuracies = np.asarray(gammas, float), np.asarray(accuracies, float)
+            if gammas.shape != accuracies.shape:
+                raise LsbookError(f"curve {label!r}: {gammas.size} γ values but {accuracies.size} accuracies")
+            order = np.argsort(gammas)
+            ax.plot(gammas[order], accuracies[order], marker="o", markersize=4, label=label)
+        ax.set_xlabel("smoothness index γ")
+        ax.set_ylabel("test accuracy [%]")
+        if name:
+            ax.set_title(name, fontsize="small")
+        ax.legend(fontsize="x-small")
     return fig
 
 
