@@ -14,7 +14,8 @@ from typing import Iterable
 from lsbook import paper
 from lsbook.book.pages import markdown_table
 from lsbook.book.tables import Summary
-from lsbook.experiments.distillation_grid import DistillationSetup, StudyRecords
+from lsbook.experiments.distillation_grid import SETUPS, DistillationSetup, StudyRecords, expand_grid
+from lsbook.profiles import chapter_defaults, considered_profiles
 from lsbook.run_config import RunConfig
 from lsbook.store import Store
 
@@ -52,9 +53,6 @@ def shown_studies(selected: DistillationSetup | None, profile: str, seeds: Itera
     any of its runs for that part are stored and the page's profile reads `paper` runs; the study
     selected at the page's profile follows as a variant (alone, when it is that experiment).
     """
-    from lsbook.experiments.distillation_grid import SETUPS
-    from lsbook.profiles import chapter_defaults, considered_profiles
-
     if part not in ("table4", "figure"):
         raise ValueError(f"part must be 'table4' or 'figure', got {part!r}")
     name, main_profile = MAIN_STUDY
@@ -146,8 +144,6 @@ def table4_summaries(setup: DistillationSetup, profile: str, seeds: Iterable[int
 def stored_records(setup: DistillationSetup, profile: str, seeds: Iterable[int], *,
                    store: Store | None = None, table4: bool = True, figure: bool = True) -> list:
     """The stored records of every run of the study (for provenance lines); never trains."""
-    from lsbook.experiments.distillation_grid import expand_grid
-
     runner = StudyRecords(store)
     found = (runner.record(config) for config in expand_grid(setup, seeds, profile, table4=table4, figure=figure))
     return [record for record in found if record is not None]
@@ -181,8 +177,6 @@ def points_markdown(points: dict[str, list[CurvePoint]]) -> str:
 def stored_text(setup: DistillationSetup, profile: str, *, store: Store | None = None) -> str:
     """How much of Table 4 and of Figure 7/8 is stored at ``profile``, per seed, as a phrase,
     e.g. "Table 4: 4 of 4 runs for seeds 0, 1, 2; Figure 7: 9 of 23 runs for seed 0"."""
-    from lsbook.experiments.distillation_grid import expand_grid
-    from lsbook.profiles import chapter_defaults
 
     runner = StudyRecords(store)
     figure = "Figure 8" if setup.distill_loss == "original" else "Figure 7"
