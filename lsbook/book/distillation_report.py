@@ -177,7 +177,6 @@ def points_markdown(points: dict[str, list[CurvePoint]]) -> str:
 def stored_text(setup: DistillationSetup, profile: str, *, store: Store | None = None) -> str:
     """How much of Table 4 and of Figure 7/8 is stored at ``profile``, per seed, as a phrase,
     e.g. "Table 4: 4 of 4 runs for seeds 0, 1, 2; Figure 7: 9 of 23 runs for seed 0"."""
-
     runner = StudyRecords(store)
     figure = "Figure 8" if setup.distill_loss == "original" else "Figure 7"
     parts = []
