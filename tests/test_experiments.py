@@ -314,6 +314,11 @@ def test_shown_studies_put_the_stored_mnist_paper_study_first(tmp_path):
         assert shown_studies(None, "cpu", [0], part=part, store=empty) == []
     with pytest.raises(ValueError, match="part"):
         shown_studies(fmnist, "cpu", [0], part="table3", store=empty)
+    teachers_only = tmp_path / "teachers"  # Table 2's teachers are Figure 7's M1, but not yet a figure
+    shutil.copytree(REPO / "results/fcn-mnist/paper/91cee36a8df9622d", teachers_only / "fcn-mnist/paper/91cee36a8df9622d")
+    assert [s.setup.name for s in shown_studies(fmnist, "cpu", [0], part="figure", store=Store(teachers_only))] \
+        == ["fcn-fmnist"]
+    assert shown_studies(fmnist, "cpu", [0], part="table4", store=committed)[0].seeds == (0, 1, 2)
     assert stored_text(mnist, "paper", store=empty) == "Table 4: no runs stored; Figure 7: no runs stored"
     assert stored_text(mnist, "paper", store=committed).startswith("Table 4: 4 of 4 runs for seeds 0, 1, 2; Figure 7: ")
 

@@ -49,23 +49,39 @@ def shown_studies(selected: DistillationSetup | None, profile: str, seeds: Itera
                   store: Store | None = None) -> list[ShownStudy]:
     """What the chapter shows for Table 4 (``part="table4"``) or Figure 7 (``part="figure"``).
 
-    The replication's own experiment (MNIST at `paper`) comes first, as the main result, wherever
-    any of its runs for that part are stored and the page's profile reads `paper` runs; the study
-    selected at the page's profile follows as a variant (alone, when it is that experiment).
+    The replication's own experiment (MNIST at `paper`) comes first, as the main result, over the
+    seeds that have runs of that part (:func:`study_seeds`), where the page's profile reads `paper`
+    runs; the study selected at the page's profile follows as a variant (alone, when it is that
+    experiment).
     """
     if part not in ("table4", "figure"):
         raise ValueError(f"part must be 'table4' or 'figure', got {part!r}")
     name, main_profile = MAIN_STUDY
     main = SETUPS[name]
-    main_seeds = tuple(chapter_defaults(main_profile, "distillation")["seeds"])
     shown: list[ShownStudy] = []
     is_main = selected is not None and selected.name == name and profile == main_profile
-    if not is_main and main_profile in considered_profiles(profile) and stored_records(
-            main, main_profile, main_seeds, store=store, table4=part == "table4", figure=part == "figure"):
-        shown.append(ShownStudy(main, main_profile, main_seeds, "the main result"))
+    if not is_main and main_profile in considered_profiles(profile):
+        main_seeds = study_seeds(main, main_profile, chapter_defaults(main_profile, "distillation")["seeds"],
+                                 part=part, store=store)
+        if main_seeds:
+            shown.append(ShownStudy(main, main_profile, main_seeds, "the main result"))
     if selected is not None:
         shown.append(ShownStudy(selected, profile, tuple(seeds), f"the `{profile}` variant" if shown else ""))
     return shown
+
+
+def study_seeds(setup: DistillationSetup, profile: str, seeds: Iterable[int], *, part: str,
+                store: Store | None = None) -> tuple[int, ...]:
+    """The seeds among ``seeds`` with a stored run of Table 4 (any of its four), or of Figure 7 (a
+    student or baseline: its M1 teachers alone are Table 2's runs, not yet a figure)."""
+    runner = StudyRecords(store)
+    found = []
+    for seed in seeds:
+        grid = expand_grid(setup, [seed], profile, table4=part == "table4", figure=part == "figure")
+        if any(runner.record(config) is not None for config in grid
+               if part == "table4" or config.recipe.name == setup.student_recipe):
+            found.append(int(seed))
+    return tuple(found)
 
 
 def seeds_found(records: Iterable) -> list[int]:
