@@ -89,7 +89,6 @@ def seeds_found(records: Iterable) -> list[int]:
     return sorted({int(r.config["seed"]) for r in records})
 
 
-
 @dataclass
 class CurvePoint:
     """One point of Figure 7/8: what it is, its γ and the test accuracy over seeds."""
