@@ -249,3 +249,19 @@ def test_a_step_based_run_trains_exactly_its_steps_and_resumes_in_the_partial_ep
     resumed = run(tmp_path, "b", overrides=steps)
     assert resumed.metrics["steps"] == 5
     arrays_equal(resumed, run(tmp_path, "c", overrides=steps))
+
+
+def test_training_batches_are_the_examples_of_one_permutation():
+    """Every epoch's batches are the training examples in the order of one seeded permutation,
+    batch after batch, the last one partial (here without augmentation, to compare pixels)."""
+    task = train.ClassifierTask(RunConfig.of("fcn-fmnist-student", 0.0, 0, "smoke"))
+    total = task.load_data(torch.device("cpu"), None)
+    images_all, labels_all = task.data.train
+    batches = list(task.batches(0, torch.Generator().manual_seed(5)))
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(5))
+    size = task.recipe.batch_size
+    assert [len(labels) for _, labels in batches] == [min(size, total - s) for s in range(0, total, size)]
+    for number, (inputs, labels) in enumerate(batches):
+        index = order[number * size:(number + 1) * size]
+        assert torch.equal(labels, labels_all[index])
+        assert torch.equal(inputs, task.data.transforms.eval(images_all[index]))
