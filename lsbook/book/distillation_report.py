@@ -52,7 +52,7 @@ def shown_studies(selected: DistillationSetup | None, profile: str, seeds: Itera
     The replication's own experiment (MNIST at `paper`) comes first, as the main result, over the
     seeds that have runs of that part (:func:`study_seeds`), where the page's profile reads `paper`
     runs; the study selected at the page's profile follows as a variant (alone, when it is that
-    experiment).
+    experiment), over ``seeds`` (for a figure: those of them with stored students, if any).
     """
     if part not in ("table4", "figure"):
         raise ValueError(f"part must be 'table4' or 'figure', got {part!r}")
@@ -66,7 +66,9 @@ def shown_studies(selected: DistillationSetup | None, profile: str, seeds: Itera
         if main_seeds:
             shown.append(ShownStudy(main, main_profile, main_seeds, "the main result"))
     if selected is not None:
-        shown.append(ShownStudy(selected, profile, tuple(seeds), f"the `{profile}` variant" if shown else ""))
+        # A figure averages over the seeds that have its students where any are stored.
+        own = (part == "figure" and study_seeds(selected, profile, seeds, part=part, store=store)) or tuple(seeds)
+        shown.append(ShownStudy(selected, profile, own, f"the `{profile}` variant" if shown else ""))
     return shown
 
 
