@@ -1,20 +1,31 @@
 """Benchmark: an FCN epoch on Fashion-MNIST against this machine's matmul floor, and grid throughput.
 
-Three numbers:
+Four numbers:
 
 (a) training-only ratio: one training epoch (``lsbook.loop.train_epoch`` on a
     ``lsbook.train.ClassifierTask``: gather, augmentation, loss, backward, optimiser) / the floor of
     its matmuls (forward and backward of every step);
-(b) whole-epoch ratio: that epoch + the per-epoch evaluation as the engine does it
-    (``ClassifierTask.evaluate``: ``lsbook.evaluation.evaluate_splits`` on the 10,000 test and 5,000
-    validation images, logits and metrics) + the checkpoint's share / the floor of everything it computes (the training
-    matmuls + the forward matmuls of the evaluated examples). The checkpoint's share is one write,
-    timed, times the writes per epoch the engine's cadence (``lsbook.runtime.CheckpointCadence``)
-    makes over a 100-epoch paper run of epochs this long; the share of a write after every epoch
-    (the rule before the cadence) is printed beside it. Target: (b) <= 1.25x.
+(b) whole-epoch ratio of one run on torch's threads: that epoch + the per-epoch evaluation as the
+    engine does it (``ClassifierTask.evaluate``: ``lsbook.evaluation.evaluate_splits`` on the 10,000
+    test and 5,000 validation images, logits and metrics) + the checkpoint's share / the floor of
+    everything it computes (the training matmuls + the forward matmuls of the evaluated examples).
+    The checkpoint's share is one write, timed, times the writes per epoch the engine's cadence
+    (``lsbook.runtime.CheckpointCadence``) makes over a 100-epoch paper run of epochs this long; the
+    share of a write after every epoch (the rule before the cadence) is printed beside it;
+(b2) the same whole epoch with two runs at once, one thread each (what ``--jobs 2`` does on 2 cores):
+    two worker processes time one whole epoch each at the same moment; the machine's time per epoch
+    is the later of the two / 2, against the floor of one epoch at the GEMM rate of all the cores.
+    Target: (b2) <= 1.25x, the way this machine trains grids;
 (c) grid throughput: runs per hour of a local sweep of 4 short runs (``lsbook.sweep.run_locally``,
     what ``python -m lsbook sweep`` calls) with ``--jobs 1`` (torch's threads) and ``--jobs 2``
     (the cores divided between two worker processes), each in a fresh interpreter and results store.
+
+Why one run on two threads stays above the target: lsbook makes idle OpenMP threads sleep
+(``OMP_WAIT_POLICY=PASSIVE``, lsbook/__init__.py), so each of the ~25 parallel regions of a training
+step pays a wake-up, and the serial parts of a step (Python, autograd, small tensors) leave one core
+idle. Letting threads spin briefly (``GOMP_SPINCOUNT=30000``) brought (b) from 1.37x to 1.26x
+(median of 7 runs each, idle machine, 2026-12-02) but made two such runs sharing the 2 cores 1.6x
+slower each (88 -> 142 ms per step), so the package keeps sleeping threads.
 
 A floor is matmul FLOPs / the fp32 GEMM rate measured here, in the same run, with torch.matmul on
 the very shapes (and transposes) of the FCN's passes: measured before and after each timed epoch
@@ -22,7 +33,7 @@ the very shapes (and transposes) of the FCN's passes: measured before and after 
 shared machine the wall-clock ratios are noisy; the CPU-time ratios (this process's threads) are the
 steadier view.
 
-    python bench/bench_fcn_epoch.py                  # full epochs, 3 rounds, grid of 4 runs x 2 epochs
+    python bench/bench_fcn_epoch.py                  # full epochs, 3 rounds of (b) and (b2), grid of 4 runs x 2 epochs
     python bench/bench_fcn_epoch.py --quick          # a couple of minutes on an idle 2-core machine
     python bench/bench_fcn_epoch.py --subset 5120 --no-grid --threads 1
 """
@@ -158,84 +169,176 @@ def checkpoint_state(model, optimizer, generator, epoch: int) -> dict:
 
 # --- (a) and (b) ---------------------------------------------------------------------------------
 
+class EpochBench:
+    """One FCN run's state for timing whole epochs: the task, model, optimiser and data generator."""
+
+    def __init__(self, recipe_name: str, subset: int | None):
+        recipe = resolve(recipe_name, "paper")
+        if subset:
+            recipe = recipe.replace(train_subset=subset)
+        self.recipe = recipe
+        self.task = ClassifierTask(RunConfig.of(recipe, 0.1, 0, "paper"))
+        self.examples = self.task.load_data(pick_device("cpu"), None)
+        self.steps = math.ceil(self.examples / recipe.batch_size)
+        torch.manual_seed(0)
+        self.model = self.task.build_model()
+        self.optimizer = make_optimizer(self.model, recipe)
+        self.generator = torch.Generator().manual_seed(0)
+        self.schedule = schedule_of(recipe.replace(epochs=1_000), self.examples)
+        self.epoch = 0
+        self.folder = Path(tempfile.mkdtemp(prefix="bench-fcn-"))
+
+    def flops(self) -> tuple[float, float, list, list]:
+        """(training FLOPs, evaluation FLOPs) of one epoch's matmuls, and the GEMMs of a step / eval batch."""
+        recipe, data, shapes = self.recipe, self.task.data, layer_shapes(self.recipe)
+        train = batches_flops(self.examples, recipe.batch_size, lambda b: step_gemms(b, shapes))
+        evaluation = sum(batches_flops(len(split[1]), recipe.eval_batch_size, lambda b: forward_gemms(b, shapes))
+                         for split in (data.test, data.val))
+        return train, evaluation, step_gemms(recipe.batch_size, shapes), forward_gemms(recipe.eval_batch_size, shapes)
+
+    def whole_epoch(self) -> dict[str, float]:
+        """Train one epoch, evaluate, write a checkpoint: each part's wall and CPU seconds."""
+        step = self.epoch * self.steps
+        _, train_wall, train_cpu = timed(lambda: train_epoch(self.model, self.optimizer, self.task, self.schedule,
+                                                             self.generator, self.epoch, step))
+        _, eval_wall, eval_cpu = timed(lambda: self.task.evaluate(self.model))
+        state = checkpoint_state(self.model, self.optimizer, self.generator, self.epoch)
+        _, write_wall, write_cpu = timed(lambda: write_checkpoint(self.folder / "checkpoint.pt", state))
+        self.epoch += 1
+        return {"train_wall": train_wall, "train_cpu": train_cpu, "eval_wall": eval_wall, "eval_cpu": eval_cpu,
+                "write_wall": write_wall, "write_cpu": write_cpu}
+
+    def close(self) -> None:
+        (self.folder / "checkpoint.pt").unlink(missing_ok=True)
+        self.folder.rmdir()
+
+
+def with_checkpoint_share(times: dict[str, float], view: str) -> float:
+    """An epoch's seconds (``view``: wall or cpu) with the cadence's share of a checkpoint write."""
+    epoch = times[f"train_{view}"] + times[f"eval_{view}"]
+    return epoch + cadence_writes(times["train_wall"] + times["eval_wall"]) / PAPER_EPOCHS * times[f"write_{view}"]
+
+
+def floors_around(flops: tuple, gemm_seconds: float, timed_part):
+    """Run ``timed_part()`` between two measurements of the GEMM rates; (its result, floors) where
+    floors[view] = (training floor, evaluation floor) in seconds, view 0 wall clock, 1 CPU time."""
+    train_flops, eval_flops, train_gemms, eval_gemms = flops
+    before = measure_gemm_rate(train_gemms, gemm_seconds), measure_gemm_rate(eval_gemms, gemm_seconds)
+    result = timed_part()
+    after = measure_gemm_rate(train_gemms, gemm_seconds), measure_gemm_rate(eval_gemms, gemm_seconds)
+    floors = {view: (train_flops / ((before[0][view] + after[0][view]) / 2),
+                     eval_flops / ((before[1][view] + after[1][view]) / 2)) for view in (0, 1)}
+    return result, floors, (before, after)
+
+
 def epoch_ratios(args) -> None:
-    recipe = resolve(args.recipe, "paper")
-    if args.subset:
-        recipe = recipe.replace(train_subset=args.subset)
-    task = ClassifierTask(RunConfig.of(recipe, 0.1, 0, "paper"))
-    examples = task.load_data(pick_device("cpu"), None)
-    data = task.data
+    bench = EpochBench(args.recipe, args.subset)
+    recipe, data = bench.recipe, bench.task.data
+    flops = bench.flops()
     evaluated_examples = len(data.test[1]) + len(data.val[1])
-    steps = math.ceil(examples / recipe.batch_size)
-    torch.manual_seed(0)
-    model = task.build_model()
-    optimizer = make_optimizer(model, recipe)
-    generator = torch.Generator().manual_seed(0)
-
-    shapes = layer_shapes(recipe)
-    train_flops = batches_flops(examples, recipe.batch_size, lambda b: step_gemms(b, shapes))
-    eval_flops = (batches_flops(len(data.test[1]), recipe.eval_batch_size, lambda b: forward_gemms(b, shapes))
-                  + batches_flops(len(data.val[1]), recipe.eval_batch_size, lambda b: forward_gemms(b, shapes)))
-    train_gemms = step_gemms(recipe.batch_size, shapes)
-    eval_gemms = forward_gemms(recipe.eval_batch_size, shapes)
-
     _, prepare, _ = timed(lambda: evaluation_splits({"test": data.test, "val": data.val}, data.transforms))
     images = data.train[0][: recipe.batch_size]  # the transforms alone: what the augmentation costs per epoch
-    _, augment, _ = timed(lambda: [data.transforms.train(images, generator) for _ in range(steps)])
-    schedule = schedule_of(recipe.replace(epochs=args.rounds + 1), examples)
-    train_epoch(model, optimizer, task, schedule, generator, 0, 0)  # warm-up
-    task.evaluate(model)
-    folder = Path(tempfile.mkdtemp(prefix="bench-fcn-"))
-    print(f"FCN 784-{shapes[0][1]}-{shapes[1][1]}-10 on {recipe.dataset}: {examples} training examples "
-          f"(batch {recipe.batch_size}, {steps} steps), {evaluated_examples} evaluated (batch "
+    _, augment, _ = timed(lambda: [data.transforms.train(images, bench.generator) for _ in range(bench.steps)])
+    bench.whole_epoch()  # warm-up
+    shapes = layer_shapes(recipe)
+    print(f"FCN 784-{shapes[0][1]}-{shapes[1][1]}-10 on {recipe.dataset}: {bench.examples} training examples "
+          f"(batch {recipe.batch_size}, {bench.steps} steps), {evaluated_examples} evaluated (batch "
           f"{recipe.eval_batch_size}); {torch.get_num_threads()} thread(s); matmul work per epoch "
-          f"{train_flops / 1e9:.1f} GFLOP training + {eval_flops / 1e9:.1f} GFLOP evaluation")
+          f"{flops[0] / 1e9:.1f} GFLOP training + {flops[1] / 1e9:.1f} GFLOP evaluation")
     print(f"augmentation alone: {augment:.2f} s per epoch; evaluated splits preprocessed once per run: "
           f"{prepare:.3f} s")
     rows = []
     for round_ in range(1, args.rounds + 1):
-        before = measure_gemm_rate(train_gemms, args.gemm_seconds), measure_gemm_rate(eval_gemms, args.gemm_seconds)
-        _, train_wall, train_cpu = timed(lambda: train_epoch(model, optimizer, task, schedule, generator,
-                                                             round_, round_ * steps))
-        _, eval_wall, eval_cpu = timed(lambda: task.evaluate(model))
-        state = checkpoint_state(model, optimizer, generator, round_)
-        _, write_wall, write_cpu = timed(lambda: write_checkpoint(folder / "checkpoint.pt", state))
-        after = measure_gemm_rate(train_gemms, args.gemm_seconds), measure_gemm_rate(eval_gemms, args.gemm_seconds)
-        floors = {}
-        for view in (0, 1):  # 0: wall clock, 1: CPU time
-            train_rate = (before[0][view] + after[0][view]) / 2
-            eval_rate = (before[1][view] + after[1][view]) / 2
-            floors[view] = train_flops / train_rate, eval_flops / eval_rate
-        writes = cadence_writes(train_wall + eval_wall)
-        share = writes / PAPER_EPOCHS
+        times, floors, (before, after) = floors_around(flops, args.gemm_seconds, bench.whole_epoch)
         train_floor, eval_floor = floors[0]
+        whole = with_checkpoint_share(times, "wall")
         row = {
-            "train": train_wall / train_floor,
-            "eval": eval_wall / eval_floor,
-            "whole": (train_wall + eval_wall + share * write_wall) / (train_floor + eval_floor),
-            "whole_every": (train_wall + eval_wall + write_wall) / (train_floor + eval_floor),
-            "train_cpu": train_cpu / floors[1][0],
-            "whole_cpu": (train_cpu + eval_cpu + share * write_cpu) / sum(floors[1]),
+            "train": times["train_wall"] / train_floor,
+            "eval": times["eval_wall"] / eval_floor,
+            "whole": whole / (train_floor + eval_floor),
+            "whole_every": (times["train_wall"] + times["eval_wall"] + times["write_wall"]) / (train_floor + eval_floor),
+            "train_cpu": times["train_cpu"] / floors[1][0],
+            "whole_cpu": with_checkpoint_share(times, "cpu") / sum(floors[1]),
         }
         rows.append(row)
         print(f"round {round_}: GEMM {before[0][0] / 1e9:.1f} -> {after[0][0] / 1e9:.1f} GFLOP/s (training shapes), "
               f"{before[1][0] / 1e9:.1f} -> {after[1][0] / 1e9:.1f} (evaluation shapes)\n"
-              f"  training {train_wall:.2f} s / floor {train_floor:.2f} s => {row['train']:.2f}x; "
-              f"evaluation {eval_wall:.3f} s / floor {eval_floor:.3f} s => {row['eval']:.2f}x; "
-              f"checkpoint {write_wall:.3f} s ({writes} writes per {PAPER_EPOCHS} epochs of this length)\n"
-              f"  whole epoch {train_wall + eval_wall + share * write_wall:.2f} s / floor "
-              f"{train_floor + eval_floor:.2f} s => {row['whole']:.2f}x ({row['whole_every']:.2f}x writing every "
-              f"epoch); CPU time: training {row['train_cpu']:.2f}x, whole {row['whole_cpu']:.2f}x")
+              f"  training {times['train_wall']:.2f} s / floor {train_floor:.2f} s => {row['train']:.2f}x; "
+              f"evaluation {times['eval_wall']:.3f} s / floor {eval_floor:.3f} s => {row['eval']:.2f}x; "
+              f"checkpoint {times['write_wall']:.3f} s\n"
+              f"  whole epoch {whole:.2f} s / floor {train_floor + eval_floor:.2f} s => {row['whole']:.2f}x "
+              f"({row['whole_every']:.2f}x writing every epoch); CPU time: training {row['train_cpu']:.2f}x, "
+              f"whole {row['whole_cpu']:.2f}x")
+    bench.close()
     median = statistics.median
-    print("matmul-floor ratios, median over rounds (wall clock; CPU time in brackets):")
-    print(f"  (a) training epoch only             {median(r['train'] for r in rows):.2f}x "
-          f"[{median(r['train_cpu'] for r in rows):.2f}x]")
-    print(f"  (b) whole epoch: training, evaluation, checkpoint share  {median(r['whole'] for r in rows):.2f}x "
-          f"[{median(r['whole_cpu'] for r in rows):.2f}x]  (target <= {TARGET}x; "
-          f"{median(r['whole_every'] for r in rows):.2f}x with a checkpoint every epoch)")
-    print(f"      evaluation alone                {median(r['eval'] for r in rows):.2f}x")
-    (folder / "checkpoint.pt").unlink(missing_ok=True)
-    folder.rmdir()
+    print(f"matmul-floor ratios of one run on {torch.get_num_threads()} thread(s), median over rounds "
+          "(best round; CPU time):")
+    for label, key in (("(a) training epoch only", "train"),
+                       ("(b) whole epoch: training, evaluation, checkpoint share", "whole")):
+        print(f"  {label:56s} {median(r[key] for r in rows):.2f}x ({min(r[key] for r in rows):.2f}x; "
+              f"{median(r[key + '_cpu'] for r in rows):.2f}x)")
+    print(f"      with a checkpoint every epoch {median(r['whole_every'] for r in rows):.2f}x; "
+          f"evaluation alone {median(r['eval'] for r in rows):.2f}x")
+
+
+# --- (b2): two runs at once ------------------------------------------------------------------------
+
+def epoch_worker(args) -> None:
+    """A worker of (b2): one thread; after a warm-up epoch, one timed whole epoch per "go" line on stdin."""
+    torch.set_num_threads(1)
+    bench = EpochBench(args.recipe, args.subset)
+    bench.whole_epoch()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "go":
+            break
+        times = bench.whole_epoch()
+        print(json.dumps({**times, "whole_wall": with_checkpoint_share(times, "wall")}), flush=True)
+    bench.close()
+
+
+def paired_epoch_ratios(args) -> None:
+    """(b2): two runs train and evaluate one epoch each at the same time, one thread each (what
+    ``--jobs 2`` does on 2 cores); the machine's time per epoch is the pair's wall / 2, against the
+    floor of one epoch at the GEMM rate of all the cores (measured before and after each round)."""
+    probe = EpochBench(args.recipe, args.subset)
+    flops = probe.flops()
+    probe.close()
+    env = {**os.environ, "PYTHONPATH": str(REPOSITORY) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, __file__, "--worker", "--recipe", args.recipe]
+    if args.subset:
+        command += ["--subset", str(args.subset)]
+    workers = [subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    try:
+        for worker in workers:
+            if worker.stdout.readline().strip() != "ready":
+                raise SystemExit("a (b2) worker did not start")
+        print(f"two runs at once, one thread each ({os.cpu_count()} cores); floor: one epoch at the GEMM rate "
+              f"of {torch.get_num_threads()} threads")
+        ratios = []
+        for round_ in range(1, args.rounds + 1):
+            def pair():
+                began = time.perf_counter()
+                for worker in workers:
+                    worker.stdin.write("go\n")
+                    worker.stdin.flush()
+                reports = [json.loads(worker.stdout.readline()) for worker in workers]
+                return time.perf_counter() - began, reports
+
+            (wall, reports), floors, _ = floors_around(flops, args.gemm_seconds, pair)
+            floor = sum(floors[0])
+            per_epoch = max(report["whole_wall"] for report in reports) / 2  # both epochs done, checkpoint share in
+            ratios.append(per_epoch / floor)
+            walls = ", ".join(f"{report['whole_wall']:.2f}" for report in reports)
+            print(f"round {round_}: the two epochs took {walls} s (pair {wall:.2f} s): {per_epoch:.2f} s per epoch "
+                  f"/ floor {floor:.2f} s => {ratios[-1]:.2f}x")
+        print(f"  (b2) whole epoch, two runs at once (--jobs 2), median over rounds (best round) "
+              f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}x)  (target <= {TARGET}x)")
+    finally:
+        for worker in workers:
+            worker.stdin.close()
+            worker.wait()
 
 
 # --- (c) -----------------------------------------------------------------------------------------
@@ -294,6 +397,8 @@ def main(argv=None) -> int:
                         help="rounds of (GEMM rates, timed epoch, GEMM rates); the median is reported (default 3)")
     parser.add_argument("--gemm-seconds", type=float, default=None, help="time per GEMM-rate measurement (1.5)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for (a), (b) (default: torch's)")
+    parser.add_argument("--no-pair", action="store_true", help="skip (b2)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a process of (b2)
     parser.add_argument("--no-grid", action="store_true", help="skip (c)")
     parser.add_argument("--grid-only", action="store_true", help="only (c)")
     parser.add_argument("--grid-runs", type=int, default=4)
@@ -309,8 +414,13 @@ def main(argv=None) -> int:
         args.grid_subset = 11_000
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker:
+        epoch_worker(args)
+        return 0
     if not args.grid_only:
         epoch_ratios(args)
+        if not args.no_pair:
+            paired_epoch_ratios(args)
     if not args.no_grid:
         grid_throughput(args)
     return 0
