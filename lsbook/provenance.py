@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import os
 import platform
 import socket
 import subprocess
@@ -38,6 +39,11 @@ def provenance(device: Any, wall_seconds: float, **extra: Any) -> dict[str, Any]
         "device": device,
         "device_name": device_name,
         "torch_threads": torch.get_num_threads(),
+        # The vector kernels ATen chose on this CPU (AVX2, AVX512, ...): with them the summation order,
+        # so a run reproduces bit for bit only at the same capability (and the same MKL instructions).
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **({"mkl_enable_instructions": os.environ["MKL_ENABLE_INSTRUCTIONS"]}
+           if os.environ.get("MKL_ENABLE_INSTRUCTIONS") else {}),
         "wall_seconds": float(wall_seconds),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hostname": socket.gethostname(),

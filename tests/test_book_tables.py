@@ -67,6 +67,8 @@ def test_provenance_text_names_profile_seeds_hardware_torch_and_code():
                  "engine version 1"):
         assert part in text
     assert pages.provenance_text([]) == "No stored runs."
+    records[1].provenance["cpu_capability"] = "AVX2"  # recorded since 2026-12-02; older records lack it
+    assert "hardware CPU: test, CPU: test (AVX2);" in pages.provenance_text(records)
 
 
 # --- tables --------------------------------------------------------------------------------------

@@ -306,3 +306,17 @@ def test_provenance_keeps_the_commit_taken_when_the_run_started(monkeypatch):
     store_module.code_version.cache_clear()
     assert recorded["git_commit"] == "a" * 40
     assert recorded["git_dirty"] is False
+
+
+def test_provenance_records_the_cpu_capability_that_fixes_the_bits(monkeypatch):
+    """AVX2 and AVX-512 kernels sum in different orders: a record says which ones made it."""
+    import torch
+
+    import lsbook.provenance as provenance_module
+
+    monkeypatch.delenv("MKL_ENABLE_INSTRUCTIONS", raising=False)
+    recorded = provenance_module.provenance("cpu", 1.0)
+    assert recorded["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert "mkl_enable_instructions" not in recorded
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    assert provenance_module.provenance("cpu", 1.0)["mkl_enable_instructions"] == "AVX2"

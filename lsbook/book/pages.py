@@ -99,6 +99,11 @@ def provenance_text(records: Sequence[object]) -> str:
         found = sorted({str(v) for v in (get(r) for r in records) if v not in (None, "")})
         return ", ".join(found) if found else "unknown"
 
+    def hardware(record) -> str | None:
+        p = record.provenance
+        name = p.get("device_name") or p.get("device")
+        return f"{name} ({p['cpu_capability']})" if name and p.get("cpu_capability") else name
+
     def commit(record) -> str:
         p = record.provenance
         text = (p.get("git_commit") or "uncommitted")[:10]
@@ -107,7 +112,7 @@ def provenance_text(records: Sequence[object]) -> str:
     return (f"From {len(records)} stored run{'s' if len(records) != 1 else ''}: "
             f"profile {values(lambda r: r.config.get('profile'))}; "
             f"seeds {values(lambda r: r.config.get('seed'))}; "
-            f"hardware {values(lambda r: r.provenance.get('device_name') or r.provenance.get('device'))}; "
+            f"hardware {values(hardware)}; "
             f"torch {values(lambda r: r.provenance.get('torch_version'))}; "
             f"code {values(commit)}, engine version {values(lambda r: r.config.get('engine_version'))}.")
 
