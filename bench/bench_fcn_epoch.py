@@ -231,7 +231,8 @@ def floors_around(flops: tuple, gemm_seconds: float, timed_part):
     return result, floors, (before, after)
 
 
-def epoch_ratios(args) -> None:
+def epoch_ratios(args) -> tuple:
+    """(a) and (b); returns the epoch's FLOPs and GEMMs (``EpochBench.flops``) for (b2)."""
     bench = EpochBench(args.recipe, args.subset)
     recipe, data = bench.recipe, bench.task.data
     flops = bench.flops()
@@ -279,6 +280,7 @@ def epoch_ratios(args) -> None:
               f"{median(r[key + '_cpu'] for r in rows):.2f}x)")
     print(f"      with a checkpoint every epoch {median(r['whole_every'] for r in rows):.2f}x; "
           f"evaluation alone {median(r['eval'] for r in rows):.2f}x")
+    return flops
 
 
 # --- (b2): two runs at once ------------------------------------------------------------------------
@@ -297,13 +299,10 @@ def epoch_worker(args) -> None:
     bench.close()
 
 
-def paired_epoch_ratios(args) -> None:
+def paired_epoch_ratios(args, flops: tuple) -> None:
     """(b2): two runs train and evaluate one epoch each at the same time, one thread each (what
     ``--jobs 2`` does on 2 cores); the machine's time per epoch is the pair's wall / 2, against the
     floor of one epoch at the GEMM rate of all the cores (measured before and after each round)."""
-    probe = EpochBench(args.recipe, args.subset)
-    flops = probe.flops()
-    probe.close()
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     command = [sys.executable, __file__, "--worker", "--recipe", args.recipe]
     if args.subset:
@@ -418,9 +417,9 @@ def main(argv=None) -> int:
         epoch_worker(args)
         return 0
     if not args.grid_only:
-        epoch_ratios(args)
+        flops = epoch_ratios(args)
         if not args.no_pair:
-            paired_epoch_ratios(args)
+            paired_epoch_ratios(args, flops)
     if not args.no_grid:
         grid_throughput(args)
     return 0
