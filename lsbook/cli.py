@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     mutual.add_argument("--alphas", type=float, nargs="+", default=None, help="alphas (default: the setup's)")
     mutual.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
     _run_arguments(mutual, length=False)
+    mutual.add_argument("--keep-model", action="store_true", help="store the final weights too (runs that also teach)")
     mutual.set_defaults(func=cmd_mutual_info)
 
     claims = commands.add_parser("claims", help="the claim ledger: each claim, our estimate with a 95 % interval, "
@@ -416,7 +417,8 @@ def cmd_mutual_info(args: argparse.Namespace) -> int:
         for seed in args.seeds:
             try:
                 record = ensure_curve(setup, alpha, seed, args.profile, store=Store(args.results),
-                                      device=args.device, progress=not args.quiet, allow_dirty=args.allow_dirty)
+                                      device=args.device, progress=not args.quiet, allow_dirty=args.allow_dirty,
+                                      keep_model=args.keep_model)
             except LsbookError as error:  # reported; the grid goes on
                 failures += 1
                 print(f"failed: α={alpha:g} seed={seed}: {error}", file=sys.stderr)

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from lsbook import ENGINE_VERSION
 from lsbook.errors import TrainingDivergedError
+from lsbook.models.common import layout_name
 from lsbook.optimisation import make_optimizer
 from lsbook.provenance import code_version, provenance
 from lsbook.recipes import Recipe
@@ -312,4 +313,5 @@ def run_training(task: Task, device: torch.device, run_dir: Path, *, progress: b
 
     metrics, arrays = task.final_outputs(model, Trained(schedule, global_step, history, step_log))
     wall = wall_before + time.perf_counter() - began
-    return TrainOutcome(metrics, arrays, provenance(device, wall, resumes=start["resumes"]), model)
+    return TrainOutcome(metrics, arrays, provenance(device, wall, resumes=start["resumes"],
+                                                    memory_layout=layout_name(model)), model)

@@ -82,7 +82,7 @@ PROFILE_TABLE: dict[str, Profile] = {
         chapters=_PAPER_CHAPTERS,
         # the original's experiment (its Section 4): 64k steps, an estimate every 4k; the FCN
         # stand-in: sixteen estimates in 100 epochs of 108 steps
-        probe_every={"resnet56-cifar10": 4000, "fcn-fmnist": 675}),
+        probe_every={"resnet56-cifar10": 4000, "fcn-fmnist": 675, "resnet56-cifar10-jpeg": 880}),
     # Sized for a 2-core CPU: the FCN row of 5 α in a few minutes, the whole book under 30 minutes.
     "cpu": Profile(
         name="cpu", summary="real data, fewer epochs and smaller subsets: the whole book on a 2-core CPU",
@@ -115,7 +115,7 @@ PROFILE_TABLE: dict[str, Profile] = {
         },
         # resnet56-cifar10: 16 estimates in 3 epochs × 16 steps, as the original's 64k / 4k;
         # fcn-fmnist: 33 in 3 epochs × 108 steps
-        probe_every={"resnet56-cifar10": 3, "fcn-fmnist": 10},
+        probe_every={"resnet56-cifar10": 3, "fcn-fmnist": 10, "resnet56-cifar10-jpeg": 3},
         shown_beside=("paper",),  # paper runs trained elsewhere and committed are shown too
     ),
     "smoke": Profile(
@@ -152,7 +152,7 @@ PROFILE_TABLE: dict[str, Profile] = {
             "mutual_information": {"setups": ("fcn-fmnist",), "seeds": (0,)},
         },
         chapter_recipes=("fcn-fmnist", "fcn-mnist", "alexnet-cifar10"),  # CI runs the book in minutes
-        probe_every={"resnet56-cifar10": 1, "fcn-fmnist": 1},
+        probe_every={"resnet56-cifar10": 1, "fcn-fmnist": 1, "resnet56-cifar10-jpeg": 1},
         probe_per_class=16,  # smoke runs train on 512 examples: a probe of 2 × 16
     ),
 }

@@ -219,8 +219,14 @@ class ClassifierTask:
         return {"train_loss": float(losses.mean()), "train_accuracy": float(self.correct) / self.seen}
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Test and validation accuracy, NLL and ECE, and the temperature fitted on validation: the
+        history that shows when a schedule turns the network overconfident (fitted T > 1)."""
+        from lsbook.calibration import fit_temperature
+
         logits, metrics = evaluate_splits(model, self.evaluated, self.recipe.eval_batch_size)
         self.logits = (logits["test"], logits["val"])
+        if len(logits["val"]):
+            metrics["val_temperature"] = fit_temperature(logits["val"], self.data.val[1].cpu())
         return metrics
 
     def checkpoint_extras(self) -> dict[str, Any]:

@@ -193,7 +193,7 @@ def run_cli(argv: list[str]) -> int:
 def test_status_lists_every_dataset(tmp_path, capsys):
     write_multi30k(tmp_path / "multi30k")
     rows = dataset_status(tmp_path)
-    assert [r.name for r in rows] == ["mnist", "emnist", "fashion-mnist", "cifar10", "cifar100",
+    assert [r.name for r in rows] == ["mnist", "emnist", "fashion-mnist", "cifar10", "cifar10-jpeg", "cifar100",
                                       "cub200", "tinyimagenet", "multi30k"]
     assert rows[-1].present and rows[-1].size_bytes > 0 and rows[-1].path == tmp_path / "multi30k"
     assert run_cli(["data", "status", "--root", str(tmp_path)]) == 0

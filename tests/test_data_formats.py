@@ -20,7 +20,7 @@ from test_data_fixtures import (colour, trust, write_cifar10, write_cifar100, wr
 # --- registry -----------------------------------------------------------------------------------
 
 def test_registry_holds_every_dataset_of_table_5():
-    assert set(DATASETS) == {"mnist", "emnist", "fashion-mnist", "cifar10", "cifar100", "cub200",
+    assert set(DATASETS) == {"mnist", "emnist", "fashion-mnist", "cifar10", "cifar10-jpeg", "cifar100", "cub200",
                              "tinyimagenet", "multi30k"}
     for info in DATASETS.values():
         assert info.fetch_command == f"python -m lsbook data fetch {info.name}"
@@ -194,7 +194,7 @@ def test_bad_split_name_and_text_dataset(tmp_path):
         load_split("mnist", "dev", tmp_path)
     with pytest.raises(LsbookError, match="text"):
         load_split("multi30k", "train", tmp_path)
-    with pytest.raises(LsbookError, match="original_split applies to cifar10 and cifar100"):
+    with pytest.raises(LsbookError, match="original_split applies to cifar10, cifar10-jpeg and cifar100"):
         load_split("mnist", "train", tmp_path, original_split=True)
 
 

@@ -235,6 +235,8 @@ def fetch(name: str, root: Path | str | None = None, *, force: bool = False, pro
     folder = Path(root if root is not None else data_root()) / info.name
     if not force and is_complete(info.name, folder):
         return folder
+    if info.name in sources.MANUAL:
+        raise LsbookError(sources.MANUAL[info.name])
     created = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
     folder.mkdir(parents=True, exist_ok=True)
     remove_leftovers(folder)

@@ -3,6 +3,8 @@
 - IDX (MNIST, EMNIST, Fashion-MNIST): big-endian header, magic 0x0000080D (D = number of dims).
 - CIFAR python pickles: dict with b"data" [N, 3072] (channel-major 32x32) and b"labels" /
   b"fine_labels".
+- CIFAR-10 (JPEG re-encode): one ``.tar.xz`` of ``cifar10-jpeg/{train,test}/<class>/<NNNN>.jpg``,
+  decoded straight from the verified archive; every class must hold its official count.
 - CUB-200-2011: ``images.txt``, ``image_class_labels.txt``, ``train_test_split.txt``,
   ``classes.txt`` (all 1-based ids) and ``images/<class>/<file>.jpg``.
 - Tiny ImageNet: ``wnids.txt``, ``train/<wnid>/images/*.JPEG``, ``val/val_annotations.txt``
@@ -15,13 +17,17 @@ Only the official "train" and "test" parts are read here; validation hold-outs a
 from __future__ import annotations
 
 import io
+import lzma
 import pickle
+import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lsbook.data import sources
 from lsbook.data.registry import get_dataset
 from lsbook.data.verify import Verifier
 from lsbook.errors import DataCorruptError
@@ -104,6 +110,56 @@ def decode_cifar(name: str, folder: Path, part: str) -> Decoded:
     return torch.cat(images), torch.cat(labels), names
 
 
+# --- CIFAR-10, JPEG re-encode ------------------------------------------------------------------------
+
+def decode_jpeg(data: bytes, where: str) -> np.ndarray:
+    """One JPEG's pixels as uint8 [H, W, 3] (RGB); DataCorruptError naming ``where`` otherwise."""
+    from PIL import Image  # decoding only, once before caching
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as error:  # PIL's errors on damaged files
+        raise DataCorruptError(f"{where}: unreadable JPEG ({error})") from None
+
+
+def decode_cifar10_jpeg(name: str, folder: Path, part: str) -> Decoded:
+    """The ``part`` of the JPEG re-encode: images ordered by class, then by file name.
+
+    The archive's sha256 is checked before it is opened; a truncated or damaged stream, an image of
+    another shape, or a class with other than its official count of images is DataCorruptError.
+    """
+    info = get_dataset(name)
+    archive = sources.CIFAR10_JPEG_ARCHIVE
+    path = folder / archive
+    data = Verifier(info.name, folder).read(archive)
+    prefix, expected = f"cifar10-jpeg/{part}/", sources.CIFAR10_JPEG_PER_CLASS[part]
+    index = {class_name: k for k, class_name in enumerate(info.class_names)}
+    found: list[tuple[int, str, np.ndarray]] = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:xz") as tar:
+            for member in tar:
+                if not (member.isfile() and member.name.startswith(prefix)):
+                    continue
+                class_name, _, file_name = member.name[len(prefix):].partition("/")
+                if class_name not in index or "/" in file_name or not file_name.endswith(".jpg"):
+                    raise DataCorruptError(f"{path}: unexpected member {member.name}")
+                pixels = decode_jpeg(tar.extractfile(member).read(), f"{path}:{member.name}")
+                if pixels.shape != (32, 32, 3):
+                    raise DataCorruptError(f"{path}:{member.name}: {pixels.shape} pixels, expected (32, 32, 3)")
+                found.append((index[class_name], file_name, pixels))
+    except (tarfile.TarError, lzma.LZMAError, EOFError, zlib.error) as error:
+        raise DataCorruptError(f"{path}: truncated or damaged archive ({error}); fetch it again") from None
+    counts = np.bincount([label for label, _, _ in found], minlength=info.num_classes)
+    if (counts != expected).any():
+        shown = ", ".join(f"{name} {count}" for name, count in zip(info.class_names, counts.tolist()))
+        raise DataCorruptError(f"{path}: {part} images per class must be {expected} each, found {shown}")
+    found.sort(key=lambda item: (item[0], item[1]))
+    images = torch.from_numpy(np.stack([pixels for _, _, pixels in found])).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([label for label, _, _ in found], dtype=torch.int64)
+    return images, labels, list(info.class_names)
+
+
 # --- JPEG folders (CUB, Tiny ImageNet) ------------------------------------------------------------
 
 def decode_images(verifier: Verifier, files: list[str], size: int, desc: str) -> torch.Tensor:
@@ -181,7 +237,7 @@ def decode_tiny(name: str, folder: Path, part: str) -> Decoded:
 
 DECODERS = {
     "mnist": decode_idx, "emnist": decode_idx, "fashion-mnist": decode_idx,
-    "cifar10": decode_cifar, "cifar100": decode_cifar,
+    "cifar10": decode_cifar, "cifar100": decode_cifar, "cifar10-jpeg": decode_cifar10_jpeg,
     "cub200": decode_cub, "tinyimagenet": decode_tiny,
 }
 

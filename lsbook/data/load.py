@@ -121,8 +121,8 @@ def load_split(name: str, split: str, root: Path | str | None = None, *,
     check_choice(split, SPLITS, "split")
     if info.kind != "image":
         raise LsbookError(f"dataset {info.name!r} is text; use lsbook.data.text.load_multi30k")
-    if original_split and info.name not in ("cifar10", "cifar100"):
-        raise LsbookError(f"original_split applies to cifar10 and cifar100 only, not {info.name!r}")
+    if original_split and info.name not in ("cifar10", "cifar10-jpeg", "cifar100"):
+        raise LsbookError(f"original_split applies to cifar10, cifar10-jpeg and cifar100 only, not {info.name!r}")
     part = splits.source_part(split, original_split)
     images, labels, names = load_part(info.name, part, root)
     indices = splits.split_indices(info, split, labels, original_split)

