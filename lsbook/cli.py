@@ -256,15 +256,15 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> "RunConfig":
     from lsbook.cluster.sweep import length_overrides
-    from lsbook.run_config import RunConfig
+    from lsbook.runs import run_config
 
-    return RunConfig.of(args.recipe, args.alpha, args.seed, args.profile,
-                        overrides=length_overrides(args.epochs, args.steps))
+    return run_config(args.recipe, args.alpha, args.seed, args.profile,
+                      overrides=length_overrides(args.epochs, args.steps))
 
 
 def plan_report(config: "RunConfig") -> dict[str, Any]:
     """What ``config`` (lsbook.run_config.RunConfig) will train, in optimiser steps (lsbook.schedule)."""
-    from lsbook.schedule import schedule_of
+    from lsbook.schedule import estimated_seconds, schedule_of
 
     schedule = schedule_of(config.recipe)
     return {"key": config.key, "recipe": config.recipe.name, "profile": config.profile,
@@ -273,7 +273,7 @@ def plan_report(config: "RunConfig") -> dict[str, Any]:
             "steps_per_epoch": schedule.steps_per_epoch, "epochs": schedule.epochs,
             "total_steps": schedule.total_steps, "lr": config.recipe.lr, "lr_schedule": schedule.kind,
             "lr_gamma": schedule.lr_gamma, "lr_milestone_steps": list(schedule.milestone_steps),
-            "config": config.as_dict()}
+            "estimated_seconds": estimated_seconds(config.recipe), "config": config.as_dict()}
 
 
 def format_plan(report: dict[str, Any]) -> str:
@@ -294,12 +294,22 @@ def format_plan(report: dict[str, Any]) -> str:
              f"  steps per epoch    {report['steps_per_epoch']:,} (batches of {report['batch_size']})",
              f"  optimiser steps    {report['total_steps']:,} ({epochs:.6g} epochs)",
              f"  learning rate      {lr}",
+             f"  estimated time     {_duration(report['estimated_seconds'])}",
              "  configuration (its hash is the key):"]
     config = dict(report["config"])
     recipe = config.pop("resolved_recipe", {})
     lines += [f"    {name} = {json.dumps(value, sort_keys=True)}" for name, value in sorted(config.items())]
     lines += [f"    resolved_recipe.{name} = {json.dumps(value, sort_keys=True)}" for name, value in sorted(recipe.items())]
     return "\n".join(lines)
+
+
+def _duration(seconds: float | None) -> str:
+    """"52 min on this project's machine (2 cores, measured speeds)", or why there is no estimate."""
+    if seconds is None:
+        return "unknown: no speed of this model was measured on this project's machine"
+    shown = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 \
+        else f"{seconds:.0f} s"
+    return f"{shown} one at a time on this project's 2-core CPU (lsbook.schedule.MEASURED_SPEED)"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -316,9 +326,10 @@ def _use_threads(threads: int | None) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from lsbook.runs import ensure
     from lsbook.runtime import pick_device
     from lsbook.store import Store
-    from lsbook.train import ensure_run, find_run
+    from lsbook.train import find_run
 
     config = _config(args)
     pick_device(args.device)
@@ -330,8 +341,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(run_summary(stored) + "\n  (already stored: not trained again)")
         return 0
     _use_threads(args.threads)
-    record = ensure_run(config, store=store, device=args.device, progress=not args.quiet,
-                        keep_model=args.keep_model, allow_dirty=args.allow_dirty)
+    record = ensure(config, store=store, device=args.device, progress=not args.quiet,
+                    keep_model=args.keep_model, allow_dirty=args.allow_dirty)
     print(run_summary(record))
     return 0
 

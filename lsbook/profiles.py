@@ -66,9 +66,9 @@ _PAPER_CHAPTERS = {
     "calibration": {"alphas": TABLE_ALPHAS, "seeds": (0, 1, 2, 3, 4)},
     "penultimate": {"alphas": (0.0, 0.1), "seeds": (0,)},
     "transformer": {"alphas": TABLE_ALPHAS, "seeds": (0, 1, 2)},
-    "distillation": {"setups": ("fcn-mnist", "resnet56-alexnet-cifar10"), "alphas": None,
-                     "temperatures": None, "seeds": (0, 1, 2, 3, 4)},
-    "mutual_information": {"setups": ("resnet56-cifar10", "fcn-fmnist"), "seeds": (0, 1, 2)},
+    "distillation": {"setups": ("fcn-mnist", "resnet56-alexnet-cifar10", "resnet56-alexnet-cifar10-jpeg"),
+                     "alphas": None, "temperatures": None, "seeds": (0, 1, 2, 3, 4)},
+    "mutual_information": {"setups": ("resnet56-cifar10-jpeg", "resnet56-cifar10", "fcn-fmnist"), "seeds": (0, 1, 2)},
 }
 
 # The Transformer at `cpu`: a model of d_model 128 for 3 epochs, in which the paper's lr 1e-4 (tuned
@@ -151,7 +151,8 @@ PROFILE_TABLE: dict[str, Profile] = {
                              "seeds": (0,)},
             "mutual_information": {"setups": ("fcn-fmnist",), "seeds": (0,)},
         },
-        chapter_recipes=("fcn-fmnist", "fcn-mnist", "alexnet-cifar10"),  # CI runs the book in minutes
+        chapter_recipes=("fcn-fmnist", "fcn-mnist", "alexnet-cifar10", "alexnet-cifar10-jpeg",
+                         "resnet56-cifar10-jpeg"),  # CI runs the book in minutes
         probe_every={"resnet56-cifar10": 1, "fcn-fmnist": 1, "resnet56-cifar10-jpeg": 1},
         probe_per_class=16,  # smoke runs train on 512 examples: a probe of 2 × 16
     ),

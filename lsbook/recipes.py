@@ -377,10 +377,32 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+# Recipes that run an experiment of the papers on data and at a length this machine has: recipe ->
+# the paper recipe whose experiment it runs. Their numbers are shown beside that recipe's, named with
+# their dataset and schedule (schedule_text), never as its numbers.
+VARIANT_OF: dict[str, str] = {}
 for _paper_recipe in ("resnet56-cifar10", "alexnet-cifar10"):  # resnet56-cifar10-jpeg, alexnet-cifar10-jpeg
     _cpu_recipe = _on_cifar10_jpeg(RECIPES[_paper_recipe], CIFAR10_JPEG_EPOCHS)
     RECIPES[_cpu_recipe.name] = _cpu_recipe
+    VARIANT_OF[_cpu_recipe.name] = _paper_recipe
 
-__all__ = ["Recipe", "RECIPES", "OPTIMIZERS", "SCHEDULES", "KEY_NEUTRAL_DEFAULTS", "SMALL_TRANSFORMER",
+
+def variants_of(recipe: str) -> list[str]:
+    """The recipes that run ``recipe``'s experiment on other data or at another length (VARIANT_OF)."""
+    return [name for name, of in VARIANT_OF.items() if of == recipe]
+
+
+def schedule_text(recipe: str) -> str:
+    """How a variant's length compares with its paper recipe's, e.g. "40 epochs (14,080 of the
+    original's 64,000 steps)"; "" for the papers' own recipes."""
+    if recipe not in VARIANT_OF:
+        return ""
+    mine, theirs = RECIPES[recipe], RECIPES[VARIANT_OF[recipe]]
+    steps = f"{mine.total_steps:,} of the original's {theirs.total_steps:,} steps"
+    if mine.dataset == "cifar10-jpeg":
+        return f"{mine.total_steps // CIFAR10_JPEG_STEPS_PER_EPOCH} epochs ({steps})"
+    return steps
+
+__all__ = ["Recipe", "RECIPES", "VARIANT_OF", "variants_of", "schedule_text", "OPTIMIZERS", "SCHEDULES", "KEY_NEUTRAL_DEFAULTS", "SMALL_TRANSFORMER",
            "recipe_from_dict",
            "json_ready"]

@@ -73,3 +73,54 @@ def schedule_of(recipe: Recipe, examples: int | None = None) -> Schedule:
     else:
         milestones = ()
     return Schedule(examples, steps_per_epoch, total, recipe.schedule, recipe.lr_gamma, milestones)
+
+
+# --- How long a run takes on this project's machine -----------------------------------------------------
+
+@dataclass(frozen=True)
+class MeasuredSpeed:
+    """How fast a model trains on this project's machine (2-core AMD EPYC, AVX-512, 2 threads,
+    channels-last convolutions, otherwise idle): seconds per optimiser step at ``batch`` examples of
+    ``pixels`` per image, and per evaluated example."""
+
+    step_seconds: float       # one training step (forward, backward, optimiser)
+    batch: int                # examples per measured step
+    pixels: int               # H×W of the measured inputs (convolutions scale with it)
+    eval_seconds: float       # one example of the per-epoch evaluation (0: included in step_seconds)
+    source: str               # what was measured, when
+
+
+MEASURED_SPEED: dict[str, MeasuredSpeed] = {
+    "resnet56": MeasuredSpeed(0.185, 128, 24 * 24, 0.185 / 128 / 3,
+                              "2026-12-07, median step on 24x24 crops; a forward pass taken as a third of a step "
+                              "(bench/bench_conv_epoch.py measures whole epochs)"),
+    "alexnet": MeasuredSpeed(0.088, 128, 24 * 24, 0.088 / 128 / 3,
+                             "2026-12-07, median step on 24x24 crops; a forward pass taken as a third of a step"),
+    "fcn": MeasuredSpeed(653 / 10_800, 512, 28 * 28, 0.0,
+                         "2026-12-02, a whole paper run of fcn-fmnist (100 epochs of 108 steps, evaluation "
+                         "included) in 653 s (bench/bench_fcn_epoch.py, README)"),
+}
+TEACHER_FORWARD_SHARE = 1 / 3  # a distilled student also runs its teacher forward on every batch
+
+
+def estimated_seconds(recipe: Recipe, teacher_model: str | None = None) -> float | None:
+    """Estimated wall time of one run of ``recipe`` on this project's machine (training, the per-epoch
+    evaluation of the validation and test splits; a student adds its teacher's forward passes), or
+    None where no speed of its model was measured here. Steps scale with batch size and pixels."""
+    from lsbook.data.augment import make_transforms
+
+    speed = MEASURED_SPEED.get(recipe.model)
+    info = get_dataset(recipe.dataset)
+    if speed is None or info.kind != "image":
+        return None
+    _, height, width = make_transforms(info.name).output_shape
+    scale = (recipe.batch_size / speed.batch) * (height * width / speed.pixels)
+    step = speed.step_seconds * scale
+    if teacher_model is not None:
+        teacher = MEASURED_SPEED.get(teacher_model)
+        if teacher is None:
+            return None
+        step += teacher.step_seconds * TEACHER_FORWARD_SHARE * recipe.batch_size / teacher.batch
+    schedule = schedule_of(recipe)
+    evaluated = (recipe.test_subset or info.test_size) + (recipe.val_subset or validation_size(info, info.train_size))
+    return schedule.total_steps * step + schedule.epochs * evaluated * speed.eval_seconds * height * width / speed.pixels

@@ -444,3 +444,42 @@ def test_transformer_rows_read_the_cpu_sized_paper_runs_with_a_bootstrap_over_se
     short = row(ledger("cpu", store=cpu_only, chapters=["transformer"]), "tr-bleu")
     assert "`transformer-multi30k` [cpu]" in short.experiment and short.verdict == INCONCLUSIVE
     assert "per-sentence scores" in short.interval
+
+
+# --- the CIFAR-10 (JPEG re-encode) variants: runs of the paper's image classifiers on this machine ----------
+
+def put_variant_run(store: Store, recipe: str, alpha: float, seed: int, **kwargs) -> Record:
+    """A fabricated `paper` run of a variant, under the key lsbook.runs gives it (the ResNet's α 0
+    and 0.1 runs carry the mutual-information probe, as the campaign trains them)."""
+    from lsbook.runs import run_config
+
+    config = run_config(recipe, alpha, seed, "paper")
+    return put_run(store, recipe, alpha, seed, profile="paper", probe=config.probe, **kwargs)
+
+
+def test_variant_rows_read_the_probed_paper_runs_and_name_encoding_and_schedule(tmp_path, monkeypatch):
+    import lsbook.data.roots as roots
+
+    monkeypatch.setattr(roots, "locate", lambda name, root=None: Path("/data") if name == "cifar10-jpeg" else None)
+    store = Store(tmp_path)
+    for seed in (0, 1, 2):
+        put_variant_run(store, "resnet56-cifar10-jpeg", 0.0, seed, accuracy=0.80, sharpness=9.0, spread=2.0)
+        put_variant_run(store, "resnet56-cifar10-jpeg", 0.05, seed, accuracy=0.81, sharpness=4.0, spread=1.0)
+        put_variant_run(store, "resnet56-cifar10-jpeg", 0.1, seed, accuracy=0.82, sharpness=3.0, spread=0.5)
+    assert store.find(recipe="resnet56-cifar10-jpeg", alpha=0.0)[0].config["step_callback"].startswith(
+        "mutual_information(classes=airplane|dog")
+    rows = ledger("cpu", store=store, chapters=["accuracy", "calibration"])
+    accuracy = row(rows, "accuracy/resnet56-cifar10-jpeg")
+    assert accuracy.profile == "paper" and accuracy.seeds == [0, 1, 2]   # the probed runs are the recipe's runs
+    assert "CIFAR-10 (JPEG re-encode)" in accuracy.claim and "40 epochs" in accuracy.claim
+    assert "official" not in accuracy.claim and "on CIFAR-10 at its own schedule" in accuracy.note
+    for alpha in (0.05, 0.1):                                             # fixed α, no α* among them
+        lower = row(rows, f"ece-lower/resnet56-cifar10-jpeg/α={alpha:g}")
+        assert lower.experiment.startswith(f"`resnet56-cifar10-jpeg` [paper], α {alpha:g} vs 0")
+        assert lower.verdict in (CONFIRMED, CONTRADICTED, INCONCLUSIVE)
+    assert row(rows, "ece-lower/resnet56-cifar10-jpeg/α=0.05").estimate < 0   # sharpness 9 -> 4: lower ECE
+    # the official CIFAR-10 rows stay, as not run here; the AlexNet variant is not trained yet
+    assert row(rows, "accuracy/resnet56-cifar10").verdict == NOT_RUN
+    untrained = row(rows, "accuracy/alexnet-cifar10-jpeg")
+    assert untrained.verdict == NOT_RUN and untrained.reason.startswith("not trained yet")
+    assert "--profile paper" in untrained.reason

@@ -15,7 +15,7 @@ from lsbook.book.settings import CHAPTERS, PROFILE_ONLY_CHAPTERS, chapter_settin
 from lsbook.errors import LsbookError
 from lsbook.experiments.mutual_info import MI_SETUPS
 from lsbook.profiles import PROFILE_TABLE, PROFILES, get_profile, profile_changes, resolve, resolve_profile
-from lsbook.recipes import RECIPES
+from lsbook.recipes import RECIPES, VARIANT_OF
 from lsbook.run_config import RunConfig
 from lsbook.translation.settings import settings_for
 
@@ -105,7 +105,9 @@ def test_resolve_profile_prefers_the_parameter_then_the_environment(monkeypatch)
 def test_chapter_settings_defaults_come_from_the_profile(monkeypatch):
     monkeypatch.delenv("LSBOOK_PROFILE", raising=False)
     accuracy = chapter_settings("accuracy")
-    assert accuracy.profile == "cpu" and accuracy.recipes == paper.recipes_for("accuracy")
+    assert accuracy.profile == "cpu" and [r for r in accuracy.recipes if r not in VARIANT_OF] == paper.recipes_for("accuracy")
+    # each paper recipe is followed by its variants on this machine's data and schedule
+    assert accuracy.recipes.index("resnet56-cifar10-jpeg") == accuracy.recipes.index("resnet56-cifar10") + 1
     assert accuracy.alphas == list(paper.TABLE_ALPHAS) and accuracy.seeds == [0]
     smoke = chapter_settings("penultimate", "smoke")
     assert set(smoke.recipes) <= set(PROFILE_TABLE["smoke"].chapter_recipes) and "fcn-fmnist" in smoke.recipes
@@ -119,7 +121,7 @@ def test_chapter_settings_defaults_come_from_the_profile(monkeypatch):
     paper_distill = chapter_settings("distillation", "paper")
     assert paper_distill.setups[0].alphas == (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)
     mi = chapter_settings("mutual_information", "paper")
-    assert [s.name for s in mi.setups] == ["resnet56-cifar10", "fcn-fmnist"] and mi.alphas is None
+    assert [s.name for s in mi.setups] == ["resnet56-cifar10-jpeg", "resnet56-cifar10", "fcn-fmnist"] and mi.alphas is None
 
 
 def test_chapter_settings_take_the_chapters_parameters_and_check_them(monkeypatch, tmp_path):

@@ -105,3 +105,23 @@ def test_a_recipe_has_one_length():
         RECIPES["resnet56-cifar10"].replace(lr_milestone_steps=(48_000, 32_000))
     assert "total_steps" not in RECIPES["fcn-fmnist"].to_dict()
     assert RECIPES["alexnet-cifar10"].to_dict()["total_steps"] == 390_000
+
+
+# --- estimated run time on this project's machine ------------------------------------------------------
+
+def test_estimated_time_follows_steps_pixels_and_evaluation():
+    from lsbook.schedule import MEASURED_SPEED, estimated_seconds
+
+    resnet = RECIPES["resnet56-cifar10-jpeg"]
+    speed = MEASURED_SPEED["resnet56"]
+    half = resnet.replace(total_steps=resnet.total_steps // 2, lr_milestone_steps=(3520, 5280))
+    full_time, half_time = estimated_seconds(resnet), estimated_seconds(half)
+    evaluation = 15_000 * speed.eval_seconds  # 10,000 test + 5,000 validation images per epoch
+    assert full_time == pytest.approx(resnet.total_steps * speed.step_seconds + 40 * evaluation)
+    assert half_time == pytest.approx(full_time / 2)
+    # CIFAR-100's 32x32 crops cost (32/24)^2 as much per step as CIFAR-10's 24x24 ones
+    per_step_100 = estimated_seconds(RECIPES["resnet56-cifar100"]) / RECIPES["resnet56-cifar100"].total_steps
+    assert per_step_100 > speed.step_seconds * (32 / 24) ** 2
+    assert estimated_seconds(RECIPES["transformer-multi30k"]) is None  # no speed measured here
+    # the CPU schedule was chosen so that one run takes under an hour here
+    assert estimated_seconds(resnet) < 3600 and estimated_seconds(RECIPES["alexnet-cifar10-jpeg"]) < 3600

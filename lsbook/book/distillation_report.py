@@ -72,6 +72,28 @@ def shown_studies(selected: DistillationSetup | None, profile: str, seeds: Itera
     return shown
 
 
+# Figure 8's studies: the original's, on CIFAR-10 (GPU time; at the page's own profile), and the same
+# study on the JPEG re-encode at the schedule sized for this CPU, trained once at `paper` and
+# committed, so every page that reads `paper` runs shows it.
+FIGURE8_STUDIES = (("resnet56-alexnet-cifar10", None), ("resnet56-alexnet-cifar10-jpeg", "paper"))
+
+
+def figure8_studies(selected_names: Iterable[str], profile: str, store: Store | None = None) -> list[ShownStudy]:
+    """Figure 8's studies with stored students: the original's where the page selected it (at its
+    profile), then the JPEG re-encode study at `paper` where the page reads `paper` runs, over the
+    seeds of the `paper` chapter that have its students."""
+    shown = []
+    for name, fixed in FIGURE8_STUDIES:
+        at = profile if fixed is None else fixed
+        if (fixed is None and name not in selected_names) or at not in considered_profiles(profile):
+            continue
+        setup = SETUPS[name]
+        seeds = study_seeds(setup, at, chapter_defaults(at, "distillation")["seeds"], part="figure", store=store)
+        if seeds:
+            shown.append(ShownStudy(setup, at, seeds, ""))
+    return shown
+
+
 def study_seeds(setup: DistillationSetup, profile: str, seeds: Iterable[int], *, part: str,
                 store: Store | None = None) -> tuple[int, ...]:
     """The seeds among ``seeds`` with a stored run of Table 4 (any of its four), or of Figure 7 (a

@@ -40,20 +40,26 @@ class RunGrid:
 
 def gather(recipe: str, alphas: Sequence[float], seeds: Sequence[int], profile: str, *,
            train: bool = True, device: str | None = None, store=None, progress: bool = True) -> RunGrid:
-    """The runs of ``recipe`` at every (α, seed): stored ones, plus newly trained ones if ``train``."""
-    from lsbook.run_config import RunConfig
-    from lsbook.train import ensure_run, find_run
+    """The runs of ``recipe`` at every (α, seed): stored ones, plus newly trained ones if ``train``.
+
+    A variant sized for this machine (lsbook.recipes.VARIANT_OF) trains only at its own profile: a
+    profile that shows the `paper` runs beside its own reads the variant's committed `paper` runs
+    (lsbook.book.gather.with_stored) and never retrains them, since they take an hour each.
+    """
+    from lsbook.recipes import VARIANT_OF
+    from lsbook.runs import ensure, run_config
+    from lsbook.train import find_run
     from lsbook.validation import check_alpha
 
+    train = train and not (recipe in VARIANT_OF and "paper" in get_profile(profile).shown_beside)
     grid = RunGrid(recipe, profile, tuple(check_alpha(a) for a in alphas), tuple(int(s) for s in seeds))
     for alpha in grid.alphas:
         for seed in grid.seeds:
-            config = RunConfig.of(recipe, alpha, seed, profile)
+            config = run_config(recipe, alpha, seed, profile)
             record = find_run(config, store)
             if record is None and train and grid.missing_data is None:
                 try:
-                    record = ensure_run(config, store=store, device=device,
-                                        progress=progress)
+                    record = ensure(config, store=store, device=device, progress=progress)
                 except DataMissingError as error:
                     grid.missing_data = str(error)
             if record is not None:
@@ -68,7 +74,8 @@ def stored(recipe: str, alphas: Sequence[float], profile: str, *, store=None) ->
     from lsbook.store import Store
 
     store = store or Store()
-    seeds = sorted({int(r.config["seed"]) for r in store.find(recipe=recipe, profile=profile)})
+    seeds = sorted({int(r.config["seed"]) for r in store.find(recipe=recipe, profile=profile)
+                    if not r.config.get("teacher_key")})
     if not seeds:
         return RunGrid(recipe, profile, tuple(float(a) for a in alphas), ())
     return gather(recipe, alphas, seeds, profile, train=False, store=store)

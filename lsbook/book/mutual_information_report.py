@@ -14,7 +14,27 @@ import numpy as np
 
 from lsbook.book.pages import markdown_table
 from lsbook.book.tables import Summary
-from lsbook.experiments.mutual_info import MICurves
+from lsbook.experiments.mutual_info import MI_SETUPS, MICurves, MISetup, collect_curves
+from lsbook.profiles import chapter_defaults, considered_profiles
+
+# The original's experiment as this machine runs it (ResNet-56 on the JPEG re-encode of CIFAR-10,
+# trained at `paper`): the closest match to the original's Figure 6 that the store can hold.
+CLOSEST_SETUP = ("resnet56-cifar10-jpeg", "paper")
+
+
+def shown_curves(setups: list[MISetup], profile: str, seeds, alphas=None, store=None
+                 ) -> list[tuple[MISetup, str, MICurves]]:
+    """(set-up, profile, curves) of every set-up the page shows: the closest match (CLOSEST_SETUP)
+    first wherever the page reads `paper` runs, over the seeds the `paper` chapter runs, then the
+    page's own set-ups at its profile and ``seeds``."""
+    name, closest_profile = CLOSEST_SETUP
+    chosen: list[tuple[MISetup, str, tuple]] = []
+    if profile != closest_profile and closest_profile in considered_profiles(profile):
+        chosen.append((MI_SETUPS[name], closest_profile,
+                       tuple(chapter_defaults(closest_profile, "mutual_information")["seeds"])))
+    chosen += [(setup, profile, tuple(seeds)) for setup in setups]
+    return [(setup, at, collect_curves(setup, at, at_seeds, store=store, alphas=alphas))
+            for setup, at, at_seeds in chosen]
 
 
 def mi_references(curves: MICurves):

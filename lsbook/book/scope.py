@@ -22,7 +22,7 @@ from lsbook.profiles import considered_profiles
 # they are out of reach. The FCNs train at the paper profile on a CPU in about half an hour.
 GPU_MODELS = frozenset({"alexnet", "resnet56", "resnet34", "resnet50", "transformer"})
 # Recipes of those models sized for this CPU at every profile (lsbook.recipes says how).
-CPU_SIZED_RECIPES = frozenset({"transformer-multi30k-small"})
+CPU_SIZED_RECIPES = frozenset({"transformer-multi30k-small", "resnet56-cifar10-jpeg", "alexnet-cifar10-jpeg"})
 
 # Rows of the papers that no recipe here reproduces, and why (lsbook.paper.EXTRA_ROWS).
 OUT_OF_SCOPE = {

@@ -13,7 +13,7 @@ from lsbook.errors import LsbookError
 from lsbook.experiments.distillation_grid import SETUPS, DistillationSetup
 from lsbook.experiments.mutual_info import MI_SETUPS, MISetup
 from lsbook.profiles import chapter_defaults, get_profile, resolve, resolve_profile
-from lsbook.recipes import RECIPES, Recipe
+from lsbook.recipes import RECIPES, Recipe, variants_of
 from lsbook.validation import check_alpha, check_choice, check_temperature
 
 # The chapters that take their recipes from a column of Table 5 (lsbook.paper), and the recipes
@@ -88,6 +88,7 @@ def chapter_settings(chapter: str, profile: str | None = None, *, recipes: Any =
         if recipes is None:
             only = get_profile(profile).chapter_recipes
             marked = paper.recipes_for(column) + [r for r in added if r not in paper.recipes_for(column)]
+            marked = [name for r in marked for name in (r, *variants_of(r))]  # each with its CPU variants
             recipes = [r for r in marked if RECIPES[r].model not in left_out and (only is None or r in only)]
         recipes = [check_choice(r, RECIPES, "recipe") for r in _as_list(recipes)]
         return ChapterSettings(chapter, profile, seeds, _alphas(defaults["alphas"] if alphas is None else alphas),

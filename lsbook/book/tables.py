@@ -28,13 +28,15 @@ ARCHITECTURE_TITLES = {
 def describe(recipe: str) -> tuple[str, str]:
     """(dataset title, architecture title) of a recipe, or of one of the original's extra rows."""
     from lsbook.data import get_dataset
-    from lsbook.recipes import RECIPES
+    from lsbook.recipes import RECIPES, schedule_text
 
     if recipe in paper.EXTRA_ROWS:
         dataset = "ImageNet" if "imagenet" in recipe else "WMT14 EN-DE"
         return dataset, "Inception-v4" if "inception" in recipe else "Transformer"
     r = RECIPES[recipe]
-    return get_dataset(r.dataset).title, ARCHITECTURE_TITLES.get(r.model, r.model)
+    architecture = ARCHITECTURE_TITLES.get(r.model, r.model)
+    schedule = schedule_text(recipe)  # a variant sized for this machine names its length
+    return get_dataset(r.dataset).title, architecture + (f", {schedule}" if schedule else "")
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
@@ -91,6 +93,24 @@ def _by_recipe(grids: Iterable[RunGrid]) -> list[tuple[str, list[RunGrid]]]:
     for grid in grids:
         groups.setdefault(grid.recipe, []).append(grid)
     return list(groups.items())
+
+
+def grid_title(grid: RunGrid) -> str:
+    """How a figure names a grid of runs: "ResNet-56, CIFAR-10 (JPEG re-encode), 40 epochs (...) [paper]"."""
+    dataset, architecture = describe(grid.recipe)
+    name, _, schedule = architecture.partition(", ")
+    return f"{name}, {dataset}" + (f", {schedule}" if schedule else "") + f" [{grid.profile}]"
+
+
+# The α at which the original's Figure 3 calibrates ResNet-56: drawn beside a diagram's own α where stored.
+ORIGINAL_FIGURE3_ALPHA = 0.05
+
+
+def diagram_runs(grid: RunGrid, alpha: float) -> list:
+    """The smoothed runs a reliability diagram draws for ``grid``: its first seed at α, and at the
+    original's Figure 3 α where the grid holds it."""
+    alphas = sorted({float(alpha), *((ORIGINAL_FIGURE3_ALPHA,) if grid.at(ORIGINAL_FIGURE3_ALPHA) else ())})
+    return [grid.at(a)[0] for a in alphas if grid.at(a)]
 
 
 def _ours_label(grid: RunGrid) -> str:

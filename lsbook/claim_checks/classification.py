@@ -12,11 +12,12 @@ import numpy as np
 
 from lsbook import paper
 from lsbook.claim_checks.reading import (MIN_SEEDS, ORIGINAL_19, REPLICATION_23, SMOOTHED, Context, Grid,
-                                         accuracy_points, best_alpha, ece_of, experiment_text, mean_of, measure,
-                                         published_accuracy, shifted, title_of)
+                                         accuracy_points, best_alpha, dataset_title, ece_of, experiment_text, home_profile, mean_of,
+                                         measure, published_accuracy, shifted, title_of, why_missing, with_variants)
 from lsbook.claims import MARGINS, Direction, LedgerRow, make_row
 from lsbook.errors import LsbookError
 from lsbook.intervals import Statistic, bootstrap_over_examples, difference, over_seeds
+from lsbook.recipes import VARIANT_OF
 from lsbook.store import Record
 
 
@@ -26,17 +27,19 @@ def accuracy_rows(ctx: Context) -> list[LedgerRow]:
     """Smoothing keeps the accuracy (every combination), and the replication's two exceptions."""
     margin = MARGINS["accuracy"][0]
     rows = []
-    for recipe in paper.recipes_for("accuracy"):
+    for recipe in with_variants(paper.recipes_for("accuracy")):
         rows.append(_accuracy_row(
             ctx, recipe, f"accuracy/{recipe}", Direction("not_worse", margin),
             f"Label smoothing with α = {SMOOTHED:g} does not lower the top-1 test accuracy of {title_of(recipe)} by "
             f"more than {margin:g} points.",
             f"{ORIGINAL_19}, Section 1 and Table 2; {REPLICATION_23}, Section 3 and Table 2"))
-    for recipe in ("resnet56-cifar10", "fcn-fmnist"):
-        before, after = published_accuracy(recipe, 0.0), published_accuracy(recipe, SMOOTHED)
+    for recipe in with_variants(("resnet56-cifar10", "fcn-fmnist")):
+        published_as = VARIANT_OF.get(recipe, recipe)
+        before, after = published_accuracy(published_as, 0.0), published_accuracy(published_as, SMOOTHED)
+        on = f" on {dataset_title(published_as)}" if recipe in VARIANT_OF else ""
         rows.append(_accuracy_row(
             ctx, recipe, f"exception/{recipe}", Direction("decrease"),
-            f"{title_of(recipe)} is an exception: α = {SMOOTHED:g} lowers its test accuracy (the replication: "
+            f"{title_of(recipe)} is an exception: α = {SMOOTHED:g} lowers its test accuracy (the replication{on}: "
             f"{before:.2f} % → {after:.2f} %).",
             f"{REPLICATION_23}, Section 3 and Table 2"))
     rows.extend(holdout_rows(ctx))
@@ -49,16 +52,18 @@ def _accuracy_row(ctx: Context, recipe: str, row_id: str, direction: Direction, 
                   direction=direction)
     grid = ctx.grid(recipe, (0.0, SMOOTHED))
     if grid is None:
-        return make_row(**common, experiment=f"`{recipe}` [{ctx.profiles[-1]}], α {SMOOTHED:g} vs 0",
-                        not_run=ctx.why(recipe))
+        return make_row(**common, experiment=f"`{recipe}` [{home_profile(ctx, recipe)}], α {SMOOTHED:g} vs 0",
+                        not_run=why_missing(ctx, recipe))
     statistics = [difference(accuracy_points(grid.records[(SMOOTHED, s)]), accuracy_points(grid.records[(0.0, s)]))
                   for s in grid.seeds]
     estimate = measure(statistics, list(grid.records.values()))
     means = {a: np.mean([100 * r.metrics["test_accuracy"] for r in grid.at(a)]) for a in (0.0, SMOOTHED)}
     note = f"ours: {means[0.0]:.2f} % at α = 0, {means[SMOOTHED]:.2f} % at α = {SMOOTHED:g}"
-    published = [published_accuracy(recipe, a) for a in (0.0, SMOOTHED)]
+    published_as = VARIANT_OF.get(recipe, recipe)
+    published = [published_accuracy(published_as, a) for a in (0.0, SMOOTHED)]
     if None not in published:
-        note += f"; {paper.REPLICATION}: {published[0]:.2f} %, {published[1]:.2f} %"
+        on = f" on {dataset_title(published_as)} at its own schedule" if recipe in VARIANT_OF else ""
+        note += f"; {paper.REPLICATION}{on}: {published[0]:.2f} %, {published[1]:.2f} %"
     experiment = experiment_text(f"`{recipe}`", grid.profile, f"α {SMOOTHED:g} vs 0", grid.seeds)
     return make_row(**common, experiment=experiment,
                     estimate=estimate, profile=grid.profile, seeds=grid.seeds, note=note)
@@ -165,7 +170,7 @@ def cluster_rows(ctx: Context) -> list[LedgerRow]:
     from lsbook.clusters import spread_to_distance_ratio
 
     rows = []
-    for recipe in [*paper.recipes_for("plr"), "fcn-fmnist"]:
+    for recipe in with_variants([*paper.recipes_for("plr"), "fcn-fmnist"]):
         grid = ctx.grid(recipe, (0.0, SMOOTHED))
         for space, where in CLUSTER_SPACES.items():
             common = dict(
@@ -177,8 +182,9 @@ def cluster_rows(ctx: Context) -> list[LedgerRow]:
                 metric="spread-to-distance ratio (mean distance to the class centroid / mean distance between class "
                        f"centroids; training examples of three classes, {space}), α = {SMOOTHED:g} minus α = 0")
             if grid is None:
-                rows.append(make_row(**common, experiment=f"`{recipe}` [{ctx.profiles[-1]}], α {SMOOTHED:g} vs 0",
-                                     not_run=ctx.why(recipe)))
+                rows.append(make_row(**common, experiment=f"`{recipe}` [{home_profile(ctx, recipe)}], "
+                                                          f"α {SMOOTHED:g} vs 0",
+                                     not_run=why_missing(ctx, recipe)))
                 continue
             points = {k: _cluster_points(r, space) for k, r in grid.records.items()}
             labels = points[(0.0, grid.seeds[0])][1]
@@ -223,31 +229,36 @@ def calibration_rows(ctx: Context) -> list[LedgerRow]:
     rows = []
     smoothed_alphas = tuple(a for a in paper.TABLE_ALPHAS if a > 0)
     source = f"{ORIGINAL_19}, Section 3 and Table 3; {REPLICATION_23}, Section 5.1 and Table 3"
-    for recipe in paper.recipes_for("imc"):
-        if RECIPES[recipe].model == "transformer":
-            continue                               # the Transformer's rows are its chapter's
+    for recipe, fixed in _calibration_subjects():
         fcn = RECIPES[recipe].model in FCN_MODELS
         grid = ctx.grid(recipe, (0.0,), smoothed_alphas)
         alpha = None if grid is None else best_alpha(grid, lambda r: float(r.metrics["val_ece"]))
+        if fixed is not None:
+            alpha = fixed if grid is not None and fixed in grid.alphas else None
         title = title_of(recipe)
-        metric = "test ECE (15 bins) at α*, the α > 0 with the lowest validation ECE, minus "
-        claims = ([(f"ece-raised/{recipe}", Direction("increase"), metric + "α = 0 (both at T = 1)", None,
+        subject = recipe if fixed is None else f"{recipe}/α={fixed:g}"
+        at = "α*, the α > 0 with the lowest validation ECE," if fixed is None else f"α = {fixed:g}"
+        smoothing = "Label smoothing at α*" if fixed is None else f"Label smoothing with α = {fixed:g}"
+        metric = f"test ECE (15 bins) at {at} minus "
+        claims = ([(f"ece-raised/{subject}", Direction("increase"), metric + "α = 0 (both at T = 1)", None,
                     f"{title} is calibrated without label smoothing, and smoothing makes it worse: even at α* its "
                     "test ECE is higher than at α = 0.",
                     f"{REPLICATION_23}, Section 5.1, Table 3 and Figure 3")] if fcn else
-                  [(f"ece-lower/{recipe}", Direction("decrease"), metric + "α = 0 (both at T = 1)", None,
-                    f"Label smoothing lowers the test ECE of {title}, which is overconfident without it.", source),
-                   (f"ece-like-T/{recipe}", Direction("equivalent", MARGINS["ece"][0]),
+                  [(f"ece-lower/{subject}", Direction("decrease"), metric + "α = 0 (both at T = 1)", None,
+                    f"{smoothing} lowers the test ECE of {title}, which is overconfident without it.", source),
+                   (f"ece-like-T/{subject}", Direction("equivalent", MARGINS["ece"][0]),
                     metric + "α = 0 at the temperature fitted on the validation split", "fitted",
-                    f"Label smoothing at α* calibrates {title} as well as temperature scaling of its α = 0 network: "
+                    f"{smoothing} calibrates {title} as well as temperature scaling of its α = 0 network: "
                     f"the two test ECEs differ by at most {MARGINS['ece'][0]:g}.", source)])
+        arms = "α* vs 0" if fixed is None else f"α {fixed:g} vs 0"
         for row_id, direction, what, temperature, claim, row_source in claims:
             common = dict(id=row_id, chapter="calibration", claim=claim, source=row_source, metric=what, unit="",
                           direction=direction)
             if grid is None or alpha is None:
-                missing = recipe if grid is None else f"{recipe} at α > 0"
-                rows.append(make_row(**common, experiment=f"`{recipe}` [{ctx.profiles[-1]}], α* vs 0",
-                                     not_run=ctx.why(recipe) if grid is None else f"no run of {missing} is stored"))
+                missing = f"{recipe} at " + ("α > 0" if fixed is None else f"α = {fixed:g}")
+                rows.append(make_row(**common, experiment=f"`{recipe}` [{home_profile(ctx, recipe)}], {arms}",
+                                     not_run=why_missing(ctx, recipe) if grid is None
+                                     else f"no run of {missing} is stored"))
                 continue
             statistics = []
             for s in grid.seeds:
@@ -256,10 +267,34 @@ def calibration_rows(ctx: Context) -> list[LedgerRow]:
                 statistics.append(difference(ece_of(grid.records[(alpha, s)]), ece_of(base, t)))
             estimate = measure(statistics, [grid.records[(a, s)] for a in (0.0, alpha) for s in grid.seeds])
             rows.append(make_row(**common, estimate=estimate, profile=grid.profile, seeds=grid.seeds,
-                                 experiment=experiment_text(f"`{recipe}`", grid.profile, f"α* = {alpha:g} vs 0",
+                                 experiment=experiment_text(f"`{recipe}`", grid.profile,
+                                                            f"α* = {alpha:g} vs 0" if fixed is None else arms,
                                                             grid.seeds),
                                  note=_calibration_note(grid, alpha)))
     return rows
+
+
+# The α whose calibration a variant's rows test, each against α = 0 (no α* chosen among them): the
+# original's Table 3 and Figure 3 calibrate ResNet-56 with α = 0.05, which a mildly overconfident
+# network needs (a larger α overshoots into underconfidence); α = 0.1, Table 2's, beside it.
+VARIANT_CALIBRATION_ALPHAS: dict[str, tuple[float, ...]] = {
+    "resnet56-cifar10-jpeg": (0.05, 0.1),
+    "alexnet-cifar10-jpeg": (0.1,),
+}
+
+
+def _calibration_subjects() -> list[tuple[str, float | None]]:
+    """(recipe, fixed α or None for α*) of every calibration claim, in Table 5's order, each paper
+    recipe followed by its variants; the Transformer's rows are its own chapter's."""
+    from lsbook.recipes import RECIPES
+
+    subjects: list[tuple[str, float | None]] = []
+    for recipe in with_variants(paper.recipes_for("imc")):
+        if RECIPES[recipe].model == "transformer":
+            continue
+        fixed = VARIANT_CALIBRATION_ALPHAS.get(recipe)
+        subjects += [(recipe, None)] if fixed is None else [(recipe, alpha) for alpha in fixed]
+    return subjects
 
 
 def _calibration_note(grid: Grid, alpha: float) -> str:
@@ -268,5 +303,6 @@ def _calibration_note(grid: Grid, alpha: float) -> str:
     return (f"test ECE {mean([r.metrics['test_ece'] for r in base]):.3f} at α = 0, "
             f"{mean([r.metrics['test_ece_at_val_temperature'] for r in base]):.3f} at the fitted T = "
             f"{mean([r.metrics['val_temperature'] for r in base]):.2f}, "
-            f"{mean([r.metrics['test_ece'] for r in grid.at(alpha)]):.3f} at α* = {alpha:g}; α tested: "
-            + ", ".join(f"{a:g}" for a in sorted(grid.alphas)))
+            f"{mean([r.metrics['test_ece'] for r in grid.at(alpha)]):.3f} at α = {alpha:g}; test ECE at every α "
+            "stored: " + ", ".join(f"{mean([r.metrics['test_ece'] for r in grid.at(a)]):.3f} at {a:g}"
+                                   for a in sorted(grid.alphas)))

@@ -18,6 +18,9 @@ import numpy as np
 from lsbook import paper
 from lsbook.book.scope import why_not_run
 from lsbook.errors import LsbookError
+from lsbook.experiments.mutual_info import MI_SETUPS
+from lsbook.runs import run_config
+from lsbook.train import find_run
 from lsbook.intervals import (MIN_SEEDS, Estimate, Statistic, accuracy_statistic, bootstrap_over_examples,
                               ece_statistic, no_interval, over_seeds)
 from lsbook.store import Record, Store
@@ -69,14 +72,18 @@ class Context:
         return cls(profile, considered_profiles(profile), store, index)
 
     def seeds(self, recipe: str, profile: str, step_callback: str | None = None) -> list[int]:
-        """Seeds of the stored runs of ``recipe`` at ``profile`` (plain, or with this probe)."""
-        return sorted(self.index.get((recipe, profile, step_callback), ()))
+        """Seeds of the stored runs of ``recipe`` at ``profile`` (plain, or with this probe); plain
+        runs include those with a probe that rides inside the recipe's runs (lsbook.runs)."""
+        seeds = set(self.index.get((recipe, profile, step_callback), ()))
+        if step_callback is None:
+            for setup in MI_SETUPS.values():
+                if setup.inside_plain_runs and setup.recipe == recipe:
+                    seeds |= self.index.get((recipe, profile, setup.callback_name(profile)), set())
+        return sorted(seeds)
 
     def plain(self, recipe: str, alpha: float, seed: int, profile: str) -> Record | None:
-        from lsbook.run_config import RunConfig
-        from lsbook.train import find_run
-
-        return find_run(RunConfig.of(recipe, alpha, seed, profile), self.store)
+        """The recipe's run at α and seed (lsbook.runs.run_config), or None."""
+        return find_run(run_config(recipe, alpha, seed, profile), self.store)
 
     def grid(self, recipe: str, required: tuple[float, ...], optional: tuple[float, ...] = (),
              profiles: tuple[str, ...] | None = None) -> Grid | None:
@@ -177,10 +184,41 @@ def experiment_text(what: str, profile: str, arms: str, seeds: list[int]) -> str
 
 
 def title_of(recipe: str) -> str:
-    from lsbook.book.tables import describe
+    """"ResNet-56 on CIFAR-10 (JPEG re-encode), 40 epochs (14,080 of the original's 64,000 steps)"."""
+    from lsbook.book.tables import ARCHITECTURE_TITLES
+    from lsbook.recipes import RECIPES, schedule_text
 
-    dataset, architecture = describe(recipe)
-    return f"{architecture} on {dataset}"
+    architecture = ARCHITECTURE_TITLES.get(RECIPES[recipe].model, RECIPES[recipe].model)
+    schedule = schedule_text(recipe)
+    return f"{architecture} on {dataset_title(recipe)}" + (f", {schedule}" if schedule else "")
+
+
+def dataset_title(recipe: str) -> str:
+    """How the book names the dataset ``recipe`` trains on, e.g. "CIFAR-10 (JPEG re-encode)"."""
+    from lsbook.data.registry import get_dataset
+    from lsbook.recipes import RECIPES
+
+    return get_dataset(RECIPES[recipe].dataset).title
+
+
+def with_variants(recipes) -> list[str]:
+    """``recipes``, each followed by its variants on this machine's data and schedule (lsbook.recipes.VARIANT_OF)."""
+    from lsbook.recipes import variants_of
+
+    return [name for recipe in recipes for name in (recipe, *variants_of(recipe))]
+
+
+def home_profile(ctx: Context, recipe: str) -> str:
+    """The profile whose runs of ``recipe`` a ledger would read: `paper` for a variant (its recipe is
+    sized for this machine and is trained as it is), else the ledger's own."""
+    from lsbook.recipes import VARIANT_OF
+
+    return "paper" if recipe in VARIANT_OF else ctx.profiles[-1]
+
+
+def why_missing(ctx: Context, recipe: str) -> str:
+    """Why no run of ``recipe`` is stored where a ledger looks (lsbook.book.scope.why_not_run)."""
+    return ctx.why(recipe, home_profile(ctx, recipe))
 
 
 def published_accuracy(recipe: str, alpha: float) -> float | None:

@@ -59,8 +59,9 @@ class GridRun:
         A student needs its teacher in the store; the teacher's weights come from the store, its
         finished local checkpoint, or (lost) a deterministic retraining of the teacher.
         """
+        from lsbook.runs import ensure
         from lsbook.store import Store
-        from lsbook.train import ensure_run, find_run
+        from lsbook.train import find_run
 
         store = Store(store_root)
         teacher = None
@@ -74,7 +75,7 @@ class GridRun:
                 from lsbook.runtime import pick_device
 
                 teacher_model(teacher, store, pick_device(device), runs_root)  # retrained if its weights are lost
-        record = ensure_run(self.config, store=store, device=device, progress=progress, keep_model=self.keep_model,
+        record = ensure(self.config, store=store, device=device, progress=progress, keep_model=self.keep_model,
                             runs_root=runs_root, allow_dirty=allow_dirty)
         if self.store_gamma and teacher is not None:
             from lsbook.experiments.smoothness import ensure_smoothness
@@ -91,7 +92,9 @@ def expand_grid(recipe: str, alphas: Sequence[float], seeds: Sequence[int], prof
         raise LsbookError("alphas: give at least one α")
     if not seeds:
         raise LsbookError("seeds: give at least one seed")
-    return [GridRun(RunConfig.of(recipe, a, s, profile, overrides=overrides), keep_model=keep_model)
+    from lsbook.runs import run_config
+
+    return [GridRun(run_config(recipe, a, s, profile, overrides=overrides), keep_model=keep_model)
             for s in seeds for a in alphas]
 
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from lsbook.errors import LsbookError
-from lsbook.experiments.mutual_info import MI_SETUPS
 from lsbook.paper import DISTILLATION_ROLES
 from lsbook.recipes import RECIPES
 from lsbook.run_config import DISTILL_LOSSES, RunConfig
+from lsbook.runs import run_config
 from lsbook.store import Record, Store
 from lsbook.train import find_run
 from lsbook.validation import check_alpha, check_choice, check_temperature
@@ -49,12 +49,8 @@ class DistillationSetup:
     table4_alpha: float = 0.1       # α of Table 4's smoothed teacher (seed 6.1)
     stand_in: str = ""              # what this setup stands in for, said wherever it is shown
     overrides: tuple[tuple[str, Any], ...] = ()  # recipe fields changed in every run (--epochs/--steps)
-    teacher_probe: str | None = None  # an MI set-up (lsbook.experiments.mutual_info) whose runs are the
-    #   teachers at its α: those runs carry the probe in their keys, and teach as they are
 
     def __post_init__(self) -> None:
-        if self.teacher_probe is not None:
-            check_choice(self.teacher_probe, MI_SETUPS, "teacher_probe")
         for recipe in (self.teacher_recipe, self.student_recipe, self.dropout_teacher_recipe):
             if recipe is not None:
                 check_choice(recipe, RECIPES, "recipe")
@@ -82,17 +78,13 @@ class DistillationSetup:
     # --- The study's runs, as run configurations -----------------------------------------------------
 
     def teacher(self, alpha: float, seed: int, profile: str) -> RunConfig:
-        """M1: a teacher trained with α (also Table 4's teacher with label smoothing); the run of
-        ``teacher_probe`` at α where there is one."""
-        if self.teacher_probe is not None and not self.overrides:
-            probed = MI_SETUPS[self.teacher_probe]
-            if alpha in probed.alphas:
-                return probed.config(alpha, seed, profile)
-        return RunConfig.of(self.teacher_recipe, alpha, seed, profile, overrides=dict(self.overrides))
+        """M1: a teacher trained with α (also Table 4's teacher with label smoothing): the recipe's
+        run at α (lsbook.runs.run_config: with the probe where one rides inside it)."""
+        return run_config(self.teacher_recipe, alpha, seed, profile, overrides=dict(self.overrides))
 
     def baseline(self, alpha: float, seed: int, profile: str) -> RunConfig:
         """M2: a student network trained with α and no teacher."""
-        return RunConfig.of(self.student_recipe, alpha, seed, profile, overrides=dict(self.overrides))
+        return run_config(self.student_recipe, alpha, seed, profile, overrides=dict(self.overrides))
 
     def dropout_teacher(self, seed: int, profile: str) -> RunConfig:
         """Table 4's teacher trained with dropout and no label smoothing."""
@@ -139,7 +131,7 @@ SETUPS: dict[str, DistillationSetup] = {
         name="resnet56-alexnet-cifar10-jpeg", title="ResNet-56 → AlexNet, CIFAR-10 (JPEG re-encode)",
         teacher_recipe="resnet56-cifar10-jpeg", student_recipe="alexnet-cifar10-jpeg",
         dropout_teacher_recipe=None, distill_loss="original", beta=1.0,
-        alphas=(0.0, 0.1), temperatures=(1.0, 2.0, 4.0), teacher_probe="resnet56-cifar10-jpeg"),
+        alphas=(0.0, 0.1), temperatures=(1.0, 2.0, 4.0)),
 }
 
 

@@ -38,6 +38,8 @@ class MISetup:
     probe: ProbeConfig                 # the N × L probe of the logit difference
     alphas: tuple[float, ...] = (0.0, 0.1)  # orig. Section 4: without and with label smoothing
     stand_in: str = ""                 # what this setup stands in for, said wherever it is shown
+    inside_plain_runs: bool = False    # True: the recipe's own runs at these α carry the probe (as the
+    #   original's ResNet-56 runs did); they are the recipe's runs for every chapter (lsbook.runs)
 
     def __post_init__(self) -> None:
         for alpha in self.alphas:
@@ -82,7 +84,7 @@ MI_SETUPS: dict[str, MISetup] = {
     # original's 4k of 64k, sixteen estimates a run.
     "resnet56-cifar10-jpeg": MISetup(
         name="resnet56-cifar10-jpeg", title="ResNet-56, CIFAR-10 (JPEG re-encode; airplane vs dog)",
-        recipe="resnet56-cifar10-jpeg", probe=ProbeConfig(classes=("airplane", "dog"))),
+        recipe="resnet56-cifar10-jpeg", probe=ProbeConfig(classes=("airplane", "dog")), inside_plain_runs=True),
     # CPU variant: FCN on Fashion-MNIST with the ±2 px shifts. The two classes take the class
     # indices of airplane (0) and dog (5) in CIFAR-10.
     "fcn-fmnist": MISetup(
@@ -92,11 +94,17 @@ MI_SETUPS: dict[str, MISetup] = {
 }
 
 
-def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store: Store | None = None,
-                 device=None, progress: bool = True, runs_root=None, allow_dirty: bool = False,
-                 keep_model: bool = False) -> Record:
+def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, **kwargs) -> Record:
     """The run of ``setup`` at α with its MI curve: stored, or trained now with the probe
-    (``keep_model``: its final weights stored too, for a run that also teaches)."""
+    (``kwargs``: those of :func:`ensure_probed`)."""
+    return ensure_probed(setup, setup.config(alpha, seed, profile), **kwargs)
+
+
+def ensure_probed(setup: MISetup, config: RunConfig, *, store: Store | None = None, device=None,
+                  progress: bool = True, runs_root=None, allow_dirty: bool = False,
+                  keep_model: bool = False) -> Record:
+    """``config`` (a run with ``setup``'s probe) from the store, or trained now with the probe as its
+    step callback (``keep_model``: its final weights stored too, for a run that also teaches)."""
     import torch
 
     from lsbook.run_data import load_run_data
@@ -104,10 +112,10 @@ def ensure_curve(setup: MISetup, alpha: float, seed: int, profile: str, *, store
     from lsbook.train import ensure_run, find_run
 
     store = store or Store()
-    config = setup.config(alpha, seed, profile)
     found = find_run(config, store)
     if found is not None and (found.has_model or not keep_model):
         return found
+    profile = config.profile
     data = load_run_data(config.recipe, torch.device("cpu"))  # the run's own training split
     probe = select_probe_set(data.train[0], data.train[1], data.class_names, setup.probe_for(profile))
     probe.images = probe.images.to(pick_device(device))
