@@ -117,7 +117,7 @@ def decode_jpeg(data: bytes, where: str) -> np.ndarray:
     from PIL import Image  # decoding only, once before caching
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=("JPEG",)) as image:  # a PNG or GIF named .jpg is not one
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (OSError, SyntaxError, ValueError) as error:  # PIL's errors on damaged files
         raise DataCorruptError(f"{where}: unreadable JPEG ({error})") from None
@@ -148,6 +148,10 @@ def decode_cifar10_jpeg(name: str, folder: Path, part: str) -> Decoded:
                 if pixels.shape != (32, 32, 3):
                     raise DataCorruptError(f"{path}:{member.name}: {pixels.shape} pixels, expected (32, 32, 3)")
                 found.append((index[class_name], file_name, pixels))
+            # the tar ends at its first zero block; read the xz stream to its end too, so that its
+            # integrity check (CRC64 of the data), index and footer are verified: a cut there is caught
+            while tar.fileobj.read(1 << 20):
+                pass
     except (tarfile.TarError, lzma.LZMAError, EOFError, zlib.error) as error:
         raise DataCorruptError(f"{path}: truncated or damaged archive ({error}); fetch it again") from None
     counts = np.bincount([label for label, _, _ in found], minlength=info.num_classes)
