@@ -12,6 +12,7 @@ from torch import nn
 
 from lsbook.errors import DataCorruptError, DataMissingError, LsbookError
 from lsbook.models import MODEL_NAMES, build
+from lsbook.models.alexnet import ChannelLRN
 
 
 def n_params(model: nn.Module) -> int:
@@ -276,6 +277,23 @@ def test_alexnet_lrn_is_tensorflow_lrn():
     window = sum(squares[:, j:j + 64] for j in range(9))
     expected = x / (1 + 0.001 / 9 * window) ** 0.75
     torch.testing.assert_close(model.lrn(x), expected)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_alexnet_lrn_agrees_with_pytorchs_in_value_and_gradient(layout):
+    """The band-matrix LRN is nn.LocalResponseNorm's function (to float rounding, not bit for bit),
+    and it keeps no weights: a stored AlexNet's state dict is the same with either."""
+    model = build("alexnet", 10)
+    reference = torch.nn.LocalResponseNorm(size=9, alpha=0.001, beta=0.75, k=1.0)
+    x = (torch.randn(4, 64, 6, 6, dtype=torch.float64) * 10).contiguous(memory_format=layout)
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    model.lrn.double()(ours).pow(2).sum().backward()
+    reference(theirs).pow(2).sum().backward()
+    torch.testing.assert_close(model.lrn(x), reference(x), rtol=1e-12, atol=0)
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-10, atol=0)
+    assert not any("band" in name for name in build("alexnet", 10).state_dict())
+    with pytest.raises(LsbookError, match="LRN size must be odd"):
+        ChannelLRN(64, 8, 0.001, 0.75, 1.0)
 
 
 # ---------------------------------------------------------------- ImageNet weights

@@ -4,7 +4,8 @@ Seed §2.2: two 5×5 convolutions with 64 channels, max-pooling and local respon
 then fully connected layers 384 → 192 → K; the shape (and initialisation) of the TensorFlow
 CIFAR-10 tutorial model the original authors started from. TensorFlow's "SAME" 3×3/2 pooling is
 reproduced with ``ceil_mode=True`` (TF pads only at the end), its LRN(depth_radius=4,
-alpha=0.001/9) with PyTorch's LocalResponseNorm(size=9, alpha=0.001), which divides alpha by size.
+alpha=0.001/9) as PyTorch's LocalResponseNorm(size=9, alpha=0.001) defines it (alpha divided by
+size), computed by :class:`ChannelLRN`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lsbook.errors import LsbookError
 from lsbook.models.common import check_positive_float, check_positive_int
 
 TRUNCATION = 2.0  # truncated normals are cut at ±2 standard deviations, like tf.truncated_normal
@@ -45,6 +47,31 @@ class AlexNetConfig:
         return math.ceil(math.ceil(self.image_size / 2) / 2)
 
 
+class ChannelLRN(nn.Module):
+    """Local response normalisation across channels, TensorFlow's ``tf.nn.lrn``:
+    x_c / (k + alpha/size · Σ_{|j−c| ≤ size//2} x_j²)^beta, the window cut at the first and last channel.
+
+    The same function as ``nn.LocalResponseNorm(size, alpha, beta, k)`` (odd ``size``), computed as one
+    matmul of the squares with a band matrix over the channels: PyTorch's version pads and average-pools
+    a 5-D copy, which took more than half of an AlexNet training step here (bench/README.md). The two
+    agree to float rounding (a few 1e-7 relative), not bit for bit.
+    """
+
+    def __init__(self, channels: int, size: int, alpha: float, beta: float, k: float) -> None:
+        super().__init__()
+        if size % 2 == 0:
+            raise LsbookError(f"LRN size must be odd (a window centred on the channel), got {size!r}")
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        index = torch.arange(channels)
+        band = ((index[:, None] - index[None, :]).abs() <= size // 2).float()  # [C, C]
+        self.register_buffer("band", band, persistent=False)  # derived: not part of the weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        window = (x * x).permute(0, 2, 3, 1) @ self.band       # [B, H, W, C]: sums over the channel window
+        scale = (self.k + (self.alpha / self.size) * window).pow(self.beta)
+        return x / scale.permute(0, 3, 1, 2)                     # [B, C, H, W]
+
+
 def truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
     """N(0, std²) cut at ±2·std (resampled, so the actual std is ≈ 0.88·std), in place."""
     return nn.init.trunc_normal_(tensor, mean=0.0, std=std, a=-TRUNCATION * std, b=TRUNCATION * std)
@@ -60,7 +87,7 @@ class AlexNet(nn.Module):
         self.conv1 = nn.Conv2d(3, c, kernel_size=5, padding=2)
         self.conv2 = nn.Conv2d(c, c, kernel_size=5, padding=2)
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
-        self.lrn = nn.LocalResponseNorm(size=9, alpha=0.001, beta=0.75, k=1.0)
+        self.lrn = ChannelLRN(c, size=9, alpha=0.001, beta=0.75, k=1.0)
         self.fc1 = nn.Linear(c * config.pooled_size ** 2, config.fc1)
         self.fc2 = nn.Linear(config.fc1, config.fc2)
         self.head = nn.Linear(config.fc2, config.num_classes)
