@@ -92,6 +92,9 @@ INTERVAL_RULE = (
     "not reachable on this machine, the runs need GPU time, or they are not trained yet.")
 
 
+SMOKE_REASON = "not a test: smoke runs check that the code runs; their numbers are never results"
+
+
 def decide(estimate: Estimate | None, direction: Direction) -> tuple[str, str]:
     """(verdict, why) for an estimate under DECISION_RULE; None: nothing to decide on."""
     if estimate is None:
@@ -164,6 +167,8 @@ def make_row(*, id: str, chapter: str, claim: str, source: str, experiment: str,
         verdict, reason = NOT_RUN, not_run
     elif no_estimate is not None:
         verdict, reason = INCONCLUSIVE, no_estimate
+    elif profile == "smoke":  # seconds of training on tiny subsets: the estimate is shown, never judged
+        verdict, reason = INCONCLUSIVE, SMOKE_REASON
     else:
         verdict, reason = decide(estimate, direction)
     return LedgerRow(id=id, chapter=chapter, claim=claim, source=source, experiment=experiment,

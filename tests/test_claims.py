@@ -281,6 +281,17 @@ def test_two_seeds_get_a_labelled_bootstrap_and_paper_runs_come_first(tmp_path, 
     assert row(smoke, "accuracy/fcn-fmnist").verdict == NOT_RUN             # smoke never reads other profiles
 
 
+def test_smoke_runs_never_yield_a_verdict(tmp_path, only_fashion_mnist_here):
+    store = Store(tmp_path)
+    for seed in (0, 1, 2):
+        put_run(store, "fcn-fmnist", 0.0, seed, accuracy=0.50, profile="smoke")
+        put_run(store, "fcn-fmnist", 0.1, seed, accuracy=0.95, profile="smoke")
+    rows = ledger("smoke", store=store, chapters=["accuracy", "penultimate"])
+    measured = [r for r in rows if r.estimate is not None]
+    assert measured and all(r.verdict == INCONCLUSIVE and r.reason == claims.SMOKE_REASON for r in measured)
+    assert row(rows, "accuracy/fcn-fmnist").estimate > 40                # the estimate is still shown
+
+
 def test_mutual_information_row_uses_the_excess_over_the_reference(tmp_path, only_fashion_mnist_here):
     from lsbook.experiments.mutual_info import MI_SETUPS
 
