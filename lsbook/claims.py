@@ -86,9 +86,12 @@ INTERVAL_RULE = (
     "interval is the t-interval of the mean per-seed difference (it captures how much training runs differ). "
     f"With fewer seeds it is a paired percentile bootstrap over the test examples ({BOOTSTRAP_RESAMPLES} resamples, "
     "fixed seed), labelled as such: it says how much the number would move on another test set, not on another "
-    "training run, so it is narrower than a seed interval would be. Runs that keep no per-example numbers "
-    "(BLEU, the mutual-information curves) get no interval below three seeds, and their claims stay "
-    "inconclusive. A claim whose runs are not in the store is not run here, with the reason: the data is "
+    "training run, so it is narrower than a seed interval would be; the Transformer's BLEU and NLL are "
+    "resampled by test sentence, its token ECE by token from the stored reliability bins. Runs that keep "
+    "no per-example numbers (the mutual-information curves) get no interval below three seeds, and their "
+    "claims stay inconclusive. Every summary says which kind of evidence a verdict rests on: an interval "
+    f"over ≥ {MIN_SEEDS} seeds, or one or two runs. A claim whose runs are not in the store is not run here, "
+    "with the reason: the data is "
     "not reachable on this machine, the runs need GPU time, or they are not trained yet.")
 
 
@@ -145,6 +148,14 @@ class LedgerRow:
     reason: str                # why this verdict (for "not run here": why not)
     note: str = ""             # context: the arms' own values, the published numbers
 
+    @property
+    def evidence(self) -> str:
+        """The kind of evidence under the verdict: "seeds" (an interval over ≥ 3 training runs),
+        "runs" (1–2 runs: a bootstrap over test examples, or no interval), "" (nothing measured)."""
+        if self.estimate is None:
+            return ""
+        return "seeds" if self.interval.startswith("t-interval") else "runs"
+
     def estimate_text(self, digits: int = 3) -> str:
         """"−0.123 [−0.200, −0.050]" (or "–" without an estimate, the point alone without an interval)."""
         if self.estimate is None:
@@ -200,29 +211,71 @@ def ledger(profile: str | None = None, *, store=None, chapters: Iterable[str] | 
     return rows
 
 
+# How the summaries name the kinds of evidence (LedgerRow.evidence).
+EVIDENCE: dict[str, str] = {"seeds": f"≥ {MIN_SEEDS} seeds", "runs": "1–2 runs"}
+
+
 def verdict_counts(rows: Iterable[LedgerRow]) -> dict[str, int]:
     """How many rows have each verdict (every verdict listed, zeros included)."""
     counts = Counter(row.verdict for row in rows)
     return {verdict: counts.get(verdict, 0) for verdict in VERDICTS}
 
 
+def _split(rows: Sequence[LedgerRow], verdict: str) -> str:
+    """" (2 on ≥ 3 seeds, 1 on 1–2 runs)" for a measured verdict with any rows; "" otherwise."""
+    chosen = [row for row in rows if row.verdict == verdict]
+    if verdict == NOT_RUN or not chosen:
+        return ""
+    return " (" + ", ".join(f"{sum(r.evidence == kind for r in chosen)} on {label}"
+                            for kind, label in EVIDENCE.items()) + ")"
+
+
 def counts_text(rows: Sequence[LedgerRow]) -> str:
-    """"12 claims: 3 confirmed, 2 contradicted, 4 inconclusive, 3 not run here."."""
+    """"12 claims: 3 confirmed (2 on ≥ 3 seeds, 1 on 1–2 runs), 2 contradicted (...), ...": each
+    measured verdict split by the kind of evidence under it."""
     counts = verdict_counts(rows)
-    parts = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+    parts = ", ".join(f"{n} {verdict}{_split(rows, verdict)}" for verdict, n in counts.items())
     return f"{len(rows)} claim{'s' if len(rows) != 1 else ''}: {parts}."
 
 
 def counts_markdown(rows: Sequence[LedgerRow]) -> str:
-    """A table of verdict counts: one row per chapter, one column per verdict, and the total."""
+    """A table of verdict counts: one row per chapter, one column per verdict (a measured verdict's
+    count as "all (on ≥ 3 seeds)"), and the total."""
+    def cells(chosen: list[LedgerRow]) -> list[str]:
+        counts = verdict_counts(chosen)
+        return [str(n) if verdict == NOT_RUN or not n else
+                f"{n} ({sum(r.evidence == 'seeds' for r in chosen if r.verdict == verdict)})"
+                for verdict, n in counts.items()]
+
     table = []
     for chapter, title in CHAPTERS.items():
-        counts = verdict_counts(r for r in rows if r.chapter == chapter)
-        if sum(counts.values()):
-            table.append([title, *counts.values(), sum(counts.values())])
-    total = verdict_counts(rows)
-    table.append(["**all chapters**", *(f"**{n}**" for n in total.values()), f"**{len(rows)}**"])
+        chosen = [r for r in rows if r.chapter == chapter]
+        if chosen:
+            table.append([title, *cells(chosen), len(chosen)])
+    table.append(["**all chapters**", *(f"**{cell}**" for cell in cells(list(rows))), f"**{len(rows)}**"])
     return markdown_table(["chapter", *VERDICTS, "claims"], table, "l" + "r" * (len(VERDICTS) + 1))
+
+
+def headline_markdown(rows: Sequence[LedgerRow]) -> str:
+    """The findings in a few sentences, strongest evidence first: what is confirmed and contradicted
+    over ≥ 3 seeds, then what rests on one or two runs, then how much is inconclusive or not run."""
+    def names(verdict: str, kind: str) -> list[str]:
+        return [row_title(r) for r in rows if r.verdict == verdict and r.evidence == kind]
+
+    sentences = []
+    for kind, label in EVIDENCE.items():
+        found = {verdict: names(verdict, kind) for verdict in (CONFIRMED, CONTRADICTED)}
+        if not any(found.values()):
+            continue
+        parts = [f"**{verdict}** {'; '.join(items)}" for verdict, items in found.items() if items]
+        lead = ("On the strongest evidence (intervals over ≥ 3 training runs): " if kind == "seeds" else
+                "On one or two training runs (a bootstrap over the test examples, which leaves out how much "
+                "runs differ): ")
+        sentences.append(lead + ". ".join(parts) + ".")
+    counts = verdict_counts(rows)
+    sentences.append(f"{counts[INCONCLUSIVE]} claim{'s are' if counts[INCONCLUSIVE] != 1 else ' is'} inconclusive "
+                     f"and {counts[NOT_RUN]} not run here (the table below says why for each).")
+    return "\n\n".join(sentences)
 
 
 def provenance(rows: Sequence[LedgerRow], store=None) -> str:
@@ -279,9 +332,10 @@ def ledger_markdown(rows: Sequence[LedgerRow]) -> str:
     table_rows = []
     for row in rows:
         runs = "–" if row.profile is None else f"{row.profile} {','.join(map(str, row.seeds))}"
-        table_rows.append([row_title(row), runs, _estimate_cell(row, unit=False), row.claimed, f"**{row.verdict}**"])
-    return markdown_table(["claim", "runs: profile, seeds", "estimate [95 % interval]", "claimed", "verdict"],
-                          table_rows, "llrll")
+        table_rows.append([row_title(row), f"**{row.verdict}**", EVIDENCE.get(row.evidence, "–"), runs,
+                           _estimate_cell(row, unit=False), row.claimed])
+    return markdown_table(["claim", "verdict", "evidence", "runs: profile, seeds", "estimate [95 % interval]",
+                           "claimed"], table_rows, "llllrl")
 
 
 def ledger_by_chapter(rows: Sequence[LedgerRow]) -> str:

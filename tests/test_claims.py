@@ -500,3 +500,26 @@ def test_variant_rows_read_the_probed_paper_runs_and_name_encoding_and_schedule(
     assert "ours on another encoding and schedule: CIFAR-10 (JPEG re-encode)" in \
         combinations["resnet56-cifar10"]["shows"]
     assert combinations["alexnet-cifar10"]["shows"] == "published numbers only"
+
+
+def test_every_summary_says_what_evidence_a_verdict_rests_on(tmp_path, only_fashion_mnist_here):
+    store = Store(tmp_path)
+    for seed in (0, 1, 2):                                   # three seeds: an interval over training runs
+        put_run(store, "fcn-fmnist", 0.0, seed, accuracy=0.50, spread=2.0)
+        put_run(store, "fcn-fmnist", 0.1, seed, accuracy=0.95, spread=0.5)
+    for seed in (0, 1):                                      # two seeds: a bootstrap over test examples
+        put_run(store, "fcn-mnist", 0.0, seed, accuracy=0.50, profile="paper", spread=2.0)
+        put_run(store, "fcn-mnist", 0.1, seed, accuracy=0.95, profile="paper", spread=0.5)
+    rows = ledger("cpu", store=store, chapters=["accuracy"])
+    strong, weak = row(rows, "accuracy/fcn-fmnist"), row(rows, "accuracy/fcn-mnist")
+    assert (strong.verdict, strong.evidence, weak.verdict, weak.evidence) == (CONFIRMED, "seeds", CONFIRMED, "runs")
+    assert row(rows, "accuracy/alexnet-cifar10").evidence == ""
+    assert "2 confirmed (1 on ≥ 3 seeds, 1 on 1–2 runs)" in claims.counts_text(rows)
+    assert "| **2 (1)** |" in claims.counts_markdown(rows)
+    headline = claims.headline_markdown(rows)
+    strongest, _, rest = headline.partition("\n\nOn one or two training runs")
+    assert "keeps accuracy: `fcn-fmnist`" in strongest and "fcn-mnist`" not in strongest
+    assert "keeps accuracy: `fcn-mnist`" in rest
+    table = claims.ledger_markdown(rows).splitlines()
+    assert table[0].startswith("| claim | verdict | evidence |")  # the verdict comes before the wide cells
+    assert any("**confirmed** | ≥ 3 seeds |" in line for line in table)
