@@ -41,13 +41,17 @@ def profile_notice(profile: str) -> str:
             f"(`{PROFILE_ENV}=cpu jb build .`).")
     if profile == "cpu":
         return admonition(
-            "note", "CPU profile",
-            "Numbers on this page come from the `cpu` profile: real data that is available "
-            "offline, with fewer epochs than the papers. They are real measurements, labelled "
-            "with their profile, but not the published recipes; the `paper` profile runs those.")
+            "note", "Which runs this page shows",
+            "Every table, figure and verdict names the profile of the runs behind it. `paper` runs "
+            "follow the replication's recipes, or, where a recipe's name says so (`-jpeg`, `-small`), "
+            "a variant sized for a 2-core CPU on data this machine has; they were trained once and "
+            "committed, and a `cpu` build reads them without retraining. `cpu` runs are the same "
+            "networks with fewer epochs, trained by this build where missing: real measurements, "
+            "but short of the published recipes.")
     return admonition(
         "note", "Paper profile",
-        "Numbers on this page come from the `paper` profile: the replication's recipes.")
+        "Numbers on this page come from the `paper` profile: the replication's recipes, and the "
+        "variants sized for a 2-core CPU where a recipe's name says so (`-jpeg`, `-small`).")
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],
