@@ -514,8 +514,10 @@ def test_every_summary_says_what_evidence_a_verdict_rests_on(tmp_path, only_fash
     strong, weak = row(rows, "accuracy/fcn-fmnist"), row(rows, "accuracy/fcn-mnist")
     assert (strong.verdict, strong.evidence, weak.verdict, weak.evidence) == (CONFIRMED, "seeds", CONFIRMED, "runs")
     assert row(rows, "accuracy/alexnet-cifar10").evidence == ""
-    assert "2 confirmed (1 on ≥ 3 seeds, 1 on 1–2 runs)" in claims.counts_text(rows)
-    assert "| **2 (1)** |" in claims.counts_markdown(rows)
+    # raises accuracy and keeps accuracy, for each of the two; the exception is contradicted
+    assert "4 confirmed (2 on ≥ 3 seeds, 2 on 1–2 runs)" in claims.counts_text(rows)
+    assert "| **4 (2)** |" in claims.counts_markdown(rows)
+    assert row(rows, "accuracy-up/fcn-fmnist").verdict == CONFIRMED and "original" in row(rows, "accuracy-up/fcn-fmnist").claim
     headline = claims.headline_markdown(rows)
     strongest, _, rest = headline.partition("\n\nOn one or two training runs")
     assert "keeps accuracy: `fcn-fmnist`" in strongest and "fcn-mnist`" not in strongest
@@ -523,3 +525,16 @@ def test_every_summary_says_what_evidence_a_verdict_rests_on(tmp_path, only_fash
     table = claims.ledger_markdown(rows).splitlines()
     assert table[0].startswith("| claim | verdict | evidence |")  # the verdict comes before the wide cells
     assert any("**confirmed** | ≥ 3 seeds |" in line for line in table)
+
+
+def test_seeds_with_fewer_alphas_never_move_the_best_alpha(tmp_path, only_fashion_mnist_here):
+    store = Store(tmp_path)
+    for seed in (0, 1, 2):
+        put_run(store, "fcn-fmnist", 0.0, seed, accuracy=0.9, sharpness=5.0, profile="paper")
+        put_run(store, "fcn-fmnist", 0.05, seed, accuracy=0.9, sharpness=4.0, profile="paper")
+        put_run(store, "fcn-fmnist", 0.1, seed, accuracy=0.9, sharpness=2.0, profile="paper")
+    for seed in (3, 4):                                      # extra seeds of α 0 and 0.1 only
+        put_run(store, "fcn-fmnist", 0.0, seed, accuracy=0.9, sharpness=5.0, profile="paper")
+        put_run(store, "fcn-fmnist", 0.1, seed, accuracy=0.9, sharpness=2.0, profile="paper")
+    raised = row(ledger("cpu", store=store, chapters=["calibration"]), "ece-raised/fcn-fmnist")
+    assert raised.seeds == [0, 1, 2] and "α* = 0.05" in raised.experiment

@@ -24,15 +24,23 @@ from lsbook.store import Record
 # --- Accuracy (Table 2) --------------------------------------------------------------------------------
 
 def accuracy_rows(ctx: Context) -> list[LedgerRow]:
-    """Smoothing keeps the accuracy (every combination), and the replication's two exceptions."""
+    """Per combination the two papers' accuracy claims, each in its own direction: the original's
+    "improving generalization" (α = 0.1 raises the accuracy) and the replication's reading that
+    moderate smoothing does not hurt it; then the replication's two exceptions."""
     margin = MARGINS["accuracy"][0]
     rows = []
     for recipe in with_variants(paper.recipes_for("accuracy")):
         rows.append(_accuracy_row(
+            ctx, recipe, f"accuracy-up/{recipe}", Direction("increase"),
+            f"Label smoothing with α = {SMOOTHED:g} raises the top-1 test accuracy of {title_of(recipe)} (the "
+            "original: \"in addition to improving generalization\").",
+            f"{ORIGINAL_19}, abstract and Table 2"))
+        rows.append(_accuracy_row(
             ctx, recipe, f"accuracy/{recipe}", Direction("not_worse", margin),
             f"Label smoothing with α = {SMOOTHED:g} does not lower the top-1 test accuracy of {title_of(recipe)} by "
-            f"more than {margin:g} points.",
-            f"{ORIGINAL_19}, Section 1 and Table 2; {REPLICATION_23}, Section 3 and Table 2"))
+            f"more than {margin:g} points (the replication: moderate smoothing raises the accuracy \"overall\", "
+            "with \"minor improvements or even degradation\" for some networks).",
+            f"{REPLICATION_23}, Section 3 and Table 2"))
     for recipe in with_variants(("resnet56-cifar10", "fcn-fmnist")):
         published_as = VARIANT_OF.get(recipe, recipe)
         before, after = published_accuracy(published_as, 0.0), published_accuracy(published_as, SMOOTHED)
@@ -231,7 +239,8 @@ def calibration_rows(ctx: Context) -> list[LedgerRow]:
     source = f"{ORIGINAL_19}, Section 3 and Table 3; {REPLICATION_23}, Section 5.1 and Table 3"
     for recipe, fixed in _calibration_subjects():
         fcn = RECIPES[recipe].model in FCN_MODELS
-        grid = ctx.grid(recipe, (0.0,), smoothed_alphas)
+        grid = ctx.grid(recipe, (0.0,), smoothed_alphas) if fixed is not None else \
+            ctx.every_alpha_grid(recipe, smoothed_alphas)  # α* among the α that every seed used has
         alpha = None if grid is None else best_alpha(grid, lambda r: float(r.metrics["val_ece"]))
         if fixed is not None:
             alpha = fixed if grid is not None and fixed in grid.alphas else None

@@ -107,6 +107,19 @@ class Context:
             return Grid(recipe, profile, seeds, alphas, records)
         return None
 
+    def every_alpha_grid(self, recipe: str, alphas: tuple[float, ...]) -> Grid | None:
+        """For claims that pick a best α: the first considered profile's runs at the largest set of
+        α (α = 0 and some of ``alphas``) that a seed has, over only the seeds that have all of it, so
+        that seeds with fewer α can never move the choice. None if no seed has α = 0 and an α > 0."""
+        for profile in self.profiles:
+            have = [frozenset(a for a in (0.0, *alphas) if self.plain(recipe, a, seed, profile) is not None)
+                    for seed in self.seeds(recipe, profile)]
+            usable = [h for h in have if 0.0 in h and len(h) >= 2]
+            if usable:
+                largest = max(usable, key=lambda h: (len(h), usable.count(h), sorted(h)))
+                return self.grid(recipe, tuple(sorted(largest)), profiles=(profile,))
+        return None
+
     def why(self, recipe: str, profile: str | None = None, command: str | None = None) -> str:
         """Why no run of ``recipe`` is stored at ``profile`` (default: the ledger's own profile)."""
         return why_not_run(recipe, profile or self.profiles[-1], command)
