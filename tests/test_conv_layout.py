@@ -28,6 +28,7 @@ from lsbook.profiles import resolve, scale_length
 from lsbook.run_config import RunConfig
 from lsbook.store import Store
 from lsbook.train import ensure_run
+from test_train import arrays_equal, without_timing
 
 REPO = Path(__file__).resolve().parents[1]
 CONV_MODELS = ("resnet56", "alexnet")
@@ -185,16 +186,6 @@ def test_killable_overrides_are_the_profile_length_of_three_epochs():
     recipe = RunConfig.of(RECIPE, 0.1, 3, "smoke", overrides=KILLABLE_OVERRIDES, probe="sleep").recipe
     assert (recipe.dataset, recipe.model, recipe.synthetic_data, recipe.batch_size) == \
         ("cifar10-jpeg", "resnet56", True, 128)
-
-
-def arrays_equal(a, b) -> None:
-    assert set(a.arrays) == set(b.arrays)
-    for name in a.arrays:
-        np.testing.assert_array_equal(a.arrays[name], b.arrays[name], err_msg=name)
-
-
-def without_timing(history):
-    return [{k: v for k, v in entry.items() if k != "seconds"} for entry in history]
 
 
 @pytest.mark.slow
