@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 from lsbook.book.pages import markdown_table
 from lsbook.errors import LsbookError
 from lsbook.intervals import BOOTSTRAP_RESAMPLES, CONFIDENCE, MIN_SEEDS, Estimate
+from lsbook.profiles import get_profile
 
 CONFIRMED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "confirmed", "contradicted", "inconclusive", "not run here"
 VERDICTS: tuple[str, ...] = (CONFIRMED, CONTRADICTED, INCONCLUSIVE, NOT_RUN)
@@ -92,10 +93,8 @@ INTERVAL_RULE = (
     "claims stay inconclusive. Every summary says which kind of evidence a verdict rests on: an interval "
     f"over ≥ {MIN_SEEDS} seeds, or one or two runs. A claim whose runs are not in the store is not run here, "
     "with the reason: the data is "
-    "not reachable on this machine, the runs need GPU time, or they are not trained yet.")
-
-
-SMOKE_REASON = "not a test: smoke runs check that the code runs; their numbers are never results"
+    "not reachable on this machine, the runs need GPU time, or they are not trained yet. Runs of the `cpu` "
+    "and `smoke` profiles, a few epochs long, never yield a verdict: their rows show the estimate and say so.")
 
 
 def decide(estimate: Estimate | None, direction: Direction) -> tuple[str, str]:
@@ -178,8 +177,8 @@ def make_row(*, id: str, chapter: str, claim: str, source: str, experiment: str,
         verdict, reason = NOT_RUN, not_run
     elif no_estimate is not None:
         verdict, reason = INCONCLUSIVE, no_estimate
-    elif profile == "smoke":  # seconds of training on tiny subsets: the estimate is shown, never judged
-        verdict, reason = INCONCLUSIVE, SMOKE_REASON
+    elif profile is not None and get_profile(profile).no_verdict:  # short runs: the estimate is shown, not judged
+        verdict, reason = INCONCLUSIVE, get_profile(profile).no_verdict
     else:
         verdict, reason = decide(estimate, direction)
     return LedgerRow(id=id, chapter=chapter, claim=claim, source=source, experiment=experiment,

@@ -57,6 +57,7 @@ class Profile:
     probe_every: Mapping[str, int] = field(default_factory=dict)  # MI set-up -> steps between estimates
     probe_per_class: int | None = None  # MI probe: at most this many examples per class; None: all
     shown_beside: tuple[str, ...] = ()  # profiles whose stored runs a chapter shows beside its own
+    no_verdict: str = ""  # why a claim measured on this profile's runs gets no verdict ("": it gets one)
 
 
 # The distillation and mutual-information chapters' grids at `paper`: the replication's 6 α × 6 T
@@ -117,6 +118,8 @@ PROFILE_TABLE: dict[str, Profile] = {
         # fcn-fmnist: 33 in 3 epochs × 108 steps
         probe_every={"resnet56-cifar10": 3, "fcn-fmnist": 10, "resnet56-cifar10-jpeg": 3},
         shown_beside=("paper",),  # paper runs trained elsewhere and committed are shown too
+        no_verdict="not a test: underfit runs (the cpu profile trains a few epochs, far short of the "
+                   "recipes; its numbers show that the pipeline works, not what label smoothing does)",
     ),
     "smoke": Profile(
         name="smoke", summary="seconds per run on tiny subsets, to check that the code runs; not results",
@@ -155,6 +158,7 @@ PROFILE_TABLE: dict[str, Profile] = {
                          "resnet56-cifar10-jpeg"),  # CI runs the book in minutes
         probe_every={"resnet56-cifar10": 1, "fcn-fmnist": 1, "resnet56-cifar10-jpeg": 1},
         probe_per_class=16,  # smoke runs train on 512 examples: a probe of 2 × 16
+        no_verdict="not a test: smoke runs check that the code runs; their numbers are never results",
     ),
 }
 
