@@ -278,10 +278,16 @@ def reproducibility_table(records: Iterable) -> str:
         commit = (p.get("git_commit") or "uncommitted")[:10] + ("+dirty" if p.get("git_dirty") else "")
         accuracy = m.get("test_accuracy")
         alpha = c.get("alpha")
+        teacher = c.get("teacher_key")
+        if teacher and c.get("distill"):
+            teacher = f"{teacher} at T = {c['distill']['temperature']:g}"
+        hardware = str(p.get("device_name") or p.get("device"))
+        if p.get("cpu_capability"):
+            hardware += f" ({p['cpu_capability']})"
         rows.append([f"`{r.key}`", f"`{c.get('recipe')}`", "–" if alpha is None else f"{alpha:g}",
-                     c.get("seed"), c.get("teacher_key"), c.get("profile"),
+                     c.get("seed"), teacher, c.get("profile"),
                      "–" if accuracy is None else f"{100 * accuracy:.2f}",
-                     p.get("device_name") or p.get("device"), p.get("torch_version"), commit,
+                     hardware, p.get("torch_version"), commit,
                      c.get("engine_version"), str(p.get("date", ""))[:10],
                      f"{p.get('wall_seconds', 0):.0f} s"])
     return markdown_table(header, rows, "llrrllrlllrlr")
