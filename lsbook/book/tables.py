@@ -95,10 +95,13 @@ def _by_recipe(grids: Iterable[RunGrid]) -> list[tuple[str, list[RunGrid]]]:
     return list(groups.items())
 
 
-def grid_title(grid: RunGrid) -> str:
-    """How a figure names a grid of runs: "ResNet-56, CIFAR-10 (JPEG re-encode), 40 epochs (...) [paper]"."""
+def grid_title(grid: RunGrid, short: bool = False) -> str:
+    """How a figure names a grid of runs: "ResNet-56, CIFAR-10 (JPEG re-encode), 40 epochs (...) [paper]"
+    (``short``: the schedule without its steps, for a panel's row label)."""
     dataset, architecture = describe(grid.recipe)
     name, _, schedule = architecture.partition(", ")
+    if short:
+        schedule = schedule.split(" (")[0]
     return f"{name}, {dataset}" + (f", {schedule}" if schedule else "") + f" [{grid.profile}]"
 
 
