@@ -36,6 +36,7 @@ CHAPTERS: dict[str, str] = {
     "transformer": "Transformer: calibration and translation",
     "distillation": "Knowledge distillation (Table 4, Figures 7 and 8)",
     "mutual_information": "Mutual information (the original's Figure 6)",
+    "later_work": "What later work claims, tested here",
 }
 
 
@@ -308,6 +309,8 @@ CLAIM_TITLES: dict[str, str] = {
     "tr-ece-like-T": "token ECE as low as temperature scaling",
     "kd-teacher": "smoothed teacher errs less", "kd-student": "its student errs more",
     "kd-m3-m2": "M3 above M2", "kd-m4-m3": "M4 below M3", "mi-fall": "MI lower late in training",
+    "sc-degrades": "degrades selective classification", "sc-lognorm": "logit normalisation recovers it",
+    "calibratability": "harder to calibrate by temperature",
 }
 
 

@@ -124,6 +124,20 @@ def ece_statistic(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15)
     return ece
 
 
+def aurc_statistic(confidence: np.ndarray, correct: np.ndarray) -> Statistic:
+    """Area under the risk–coverage curve, in %, of resampled examples (lsbook.selective.aurc): the
+    mean selective risk over every coverage, most confident first, ties broken by resampled order."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    wrong = ~np.asarray(correct, dtype=bool)
+
+    def area(indices: np.ndarray) -> np.ndarray:
+        order = np.argsort(-confidence[indices], axis=1, kind="stable")
+        errors = np.cumsum(np.take_along_axis(wrong[indices], order, axis=1), axis=1)
+        return 100.0 * (errors / np.arange(1, indices.shape[1] + 1)).mean(axis=1)
+
+    return area
+
+
 def ratio_statistic(numerator: np.ndarray, denominator: np.ndarray) -> Statistic:
     """Σ numerator / Σ denominator of resampled examples, e.g. a translation's mean token NLL from
     per-sentence NLL sums and token counts (a sentence is the unit resampled)."""

@@ -199,6 +199,7 @@ def put_run(store: Store, recipe: str, alpha: float, seed: int, *, accuracy: flo
     record = Record(key=plan.key, config=plan.as_dict(), metrics=metrics,
                     provenance={"device": "cpu", "device_name": "CPU: test machine", "date": "2026-01-01T00:00"},
                     arrays={"test_logits": logits.astype(np.float32), "test_labels": TEST_LABELS,
+                            "val_logits": logits.astype(np.float32), "val_labels": TEST_LABELS,
                             "train_features": features.astype(np.float32), "train_feature_labels": FEATURE_LABELS,
                             "head_weight": head.astype(np.float32)})
     return store.put(record)
@@ -540,3 +541,26 @@ def test_seeds_with_fewer_alphas_never_move_the_best_alpha(tmp_path, only_fashio
         put_run(store, "fcn-fmnist", 0.1, seed, accuracy=0.9, sharpness=2.0, profile="paper")
     raised = row(ledger("cpu", store=store, chapters=["calibration"]), "ece-raised/fcn-fmnist")
     assert raised.seeds == [0, 1, 2] and "α* = 0.05" in raised.experiment
+
+
+def test_later_work_rows_measure_selective_classification_and_calibratability(tmp_path, only_fashion_mnist_here):
+    from lsbook.selective import aurc, msp_confidence
+
+    store = Store(tmp_path)
+    for seed in (0, 1, 2):
+        put_run(store, "fcn-fmnist", 0.0, seed, accuracy=0.85, sharpness=6.0, profile="paper")
+        put_run(store, "fcn-fmnist", 0.1, seed, accuracy=0.85, sharpness=2.0, profile="paper")
+    rows = ledger("cpu", store=store, chapters=["later_work"])
+    assert {r.id for r in rows} >= {f"{kind}/{recipe}" for kind in ("sc-degrades", "sc-lognorm", "calibratability")
+                                    for recipe in ("fcn-fmnist", "resnet56-cifar10-jpeg", "alexnet-cifar10")}
+    degrades = row(rows, "sc-degrades/fcn-fmnist")
+    assert degrades.profile == "paper" and degrades.seeds == [0, 1, 2] and "Xia" in degrades.source
+
+    def area(alpha, seed):
+        record = store.find(recipe="fcn-fmnist", alpha=alpha, seed=seed)[0]
+        logits = record.arrays["test_logits"]
+        return aurc(msp_confidence(logits), logits.argmax(1) == record.arrays["test_labels"])
+
+    assert degrades.estimate == pytest.approx(np.mean([area(0.1, s) - area(0.0, s) for s in (0, 1, 2)]))
+    assert row(rows, "calibratability/fcn-fmnist").verdict in (CONFIRMED, CONTRADICTED, INCONCLUSIVE)
+    assert row(rows, "sc-degrades/alexnet-cifar10").verdict == NOT_RUN

@@ -345,6 +345,24 @@ def mutual_information_figure(steps: Sequence[int], curves: Mapping[str, Sequenc
     return fig
 
 
+def risk_coverage_figure(panels: Mapping[str, Mapping[str, tuple]]) -> Figure:
+    """Risk–coverage curves (Xia et al. 2025): per panel title, per curve label, (coverage, selective
+    risk in %); the panels share the risk axis only when they are on the same dataset."""
+    if not panels:
+        raise LsbookError("risk_coverage_figure needs at least one panel")
+    fig = _new_figure(4.2 * len(panels), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (title, curves) in zip(axes, panels.items()):
+        for label, (coverage, risk) in curves.items():
+            ax.plot(np.asarray(coverage) * 100, risk, linewidth=1.2,
+                    linestyle="--" if "normalised" in label else "-", label=label)
+        ax.set_title(title, fontsize="small")
+        ax.set_xlabel("coverage (%)")
+        ax.set_ylabel("selective risk (%)")
+        ax.legend(fontsize="x-small")
+    return fig
+
+
 def placeholder_figure(message: str) -> Figure:
     """A figure that says why there is nothing to draw (keeps figure numbers and references stable)."""
     fig = _new_figure(5.5, 2.0)

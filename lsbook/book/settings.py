@@ -27,7 +27,7 @@ TABLE5_CHAPTERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 # The chapters whose default grids the profiles define (lsbook.profiles' chapter defaults).
 CHAPTERS = (*TABLE5_CHAPTERS, "transformer", "distillation", "mutual_information")
 # The other pages of the book: of their parameters only the profile is resolved here.
-PROFILE_ONLY_CHAPTERS = ("intro", "what_was_found", "label_smoothing", "differences", "what_was_run")
+PROFILE_ONLY_CHAPTERS = ("intro", "what_was_found", "label_smoothing", "differences", "what_was_run", "later_work")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Callable
 
 from lsbook.claim_checks.classification import accuracy_rows, calibration_rows, cluster_rows
+from lsbook.claim_checks.later_work import later_work_rows
 from lsbook.claim_checks.reading import Context
 from lsbook.claim_checks.studies import distillation_rows, mutual_information_rows, transformer_rows
 from lsbook.claims import LedgerRow
@@ -30,6 +31,7 @@ FAMILIES: tuple[tuple[str, Callable[[Context], list[LedgerRow]]], ...] = (
     ("transformer", transformer_rows),
     ("distillation", distillation_rows),
     ("mutual_information", mutual_information_rows),
+    ("later_work", later_work_rows),
 )
 
 __all__ = ["FAMILIES", "Context"]

@@ -1,0 +1,78 @@
+"""The tables and figures of "What later work claims, tested here", read from the stored runs (never trains).
+
+The runs are those the ledger's later-work rows read (lsbook.claim_checks.later_work): for each
+classification recipe, the first considered profile whose seeds have α = 0 and α = 0.1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lsbook.book.pages import markdown_table
+from lsbook.book.tables import describe, format_spread
+from lsbook.claim_checks.later_work import RECIPES
+from lsbook.claim_checks.reading import SMOOTHED, Context, Grid, with_variants
+from lsbook.selective import aurc, choose_p, excess_aurc, msp_confidence, normalised_max_logit, risk_coverage
+
+ALPHAS = (0.0, SMOOTHED)
+
+
+def stored_grids(profile: str | None, store=None) -> list[Grid]:
+    """The stored α = 0 and α = 0.1 runs of every recipe the later-work claims read."""
+    context = Context.open(profile, store)
+    grids = [context.grid(recipe, ALPHAS) for recipe in with_variants(RECIPES)]
+    return [grid for grid in grids if grid is not None]
+
+
+def _confidences(record) -> dict[str, np.ndarray]:
+    logits = record.arrays["test_logits"]
+    p = choose_p(record.arrays["val_logits"], record.arrays["val_labels"])
+    return {"softmax": msp_confidence(logits), f"normalised max logit (p = {p})": normalised_max_logit(logits, p)}
+
+
+def _correct(record) -> np.ndarray:
+    return np.asarray(record.arrays["test_logits"]).argmax(axis=1) == np.asarray(record.arrays["test_labels"])
+
+
+def selective_table(grids: list[Grid]) -> str:
+    """Per recipe and α, mean ± sd over seeds: accuracy, AURC and E-AURC by softmax and by the
+    normalised max logit, and test ECE at T = 1 and at the temperature fitted on validation."""
+    header = ["combination", "runs", "α", "accuracy [%]", "AURC softmax [%]", "AURC normalised [%]",
+              "E-AURC softmax [%]", "E-AURC normalised [%]", "ECE, T = 1", "ECE, fitted T"]
+    rows = []
+    for grid in grids:
+        dataset, architecture = describe(grid.recipe)
+        for alpha in ALPHAS:
+            records = grid.at(alpha)
+            measured = {"aurc": [], "aurc_n": [], "e": [], "e_n": []}
+            for record in records:
+                correct = _correct(record)
+                softmax, normalised = _confidences(record).values()
+                measured["aurc"].append(aurc(softmax, correct))
+                measured["aurc_n"].append(aurc(normalised, correct))
+                measured["e"].append(excess_aurc(softmax, correct))
+                measured["e_n"].append(excess_aurc(normalised, correct))
+            rows.append([f"{architecture}, {dataset}" if alpha == 0 else "",
+                         f"{grid.profile}, seeds {', '.join(map(str, grid.seeds))}" if alpha == 0 else "",
+                         f"{alpha:g}", format_spread([r.metrics["test_accuracy"] for r in records], 2, 100.0),
+                         *(format_spread(measured[k], 3) for k in ("aurc", "aurc_n", "e", "e_n")),
+                         format_spread([r.metrics["test_ece"] for r in records], 4),
+                         format_spread([r.metrics["test_ece_at_val_temperature"] for r in records], 4)])
+    return markdown_table(header, rows, "lllrrrrrrr")
+
+
+def risk_coverage_panels(grids: list[Grid]) -> dict[str, dict[str, tuple]]:
+    """Per recipe (its first seed): the risk–coverage curves of α = 0 and α = 0.1, each ranked by
+    softmax and by the normalised max logit."""
+    panels = {}
+    for grid in grids:
+        dataset, architecture = describe(grid.recipe)
+        seed = grid.seeds[0]
+        curves = {}
+        for alpha in ALPHAS:
+            record = grid.records[(alpha, seed)]
+            correct = _correct(record)
+            for name, confidence in _confidences(record).items():
+                curves[f"α = {alpha:g}, {name}"] = risk_coverage(confidence, correct)
+        panels[f"{architecture.split(', ')[0]}, {dataset} [{grid.profile}, seed {seed}]"] = curves
+    return panels

@@ -1,0 +1,110 @@
+"""Claims that later papers make about label smoothing, measured on the stored classification runs.
+
+Every claim compares α = 0.1 with α = 0 on the test split of the same runs the papers' own claims
+read (lsbook.runs), so it costs no training:
+
+- Xia, Laurent, Franchi & Bouganis, "Towards understanding why label smoothing degrades selective
+  classification and how to fix it", ICLR 2025: label smoothing degrades selective classification
+  (the area under the risk–coverage curve by maximum softmax probability rises), and post-hoc logit
+  normalisation recovers it (lsbook.selective);
+- Wang, Feng & Zhang, "Rethinking calibration of deep neural networks: do not be afraid of
+  overconfidence", NeurIPS 2021: a network trained with label smoothing is harder to calibrate by
+  temperature scaling afterwards (its ECE at the temperature fitted on validation is higher).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lsbook.claim_checks.reading import (SMOOTHED, Context, ece_of, experiment_text, home_profile, measure, title_of,
+                                         why_missing, with_variants)
+from lsbook.claims import Direction, LedgerRow, make_row
+from lsbook.intervals import Statistic, aurc_statistic, difference
+from lsbook.selective import choose_p, msp_confidence, normalised_max_logit
+from lsbook.store import Record
+
+XIA_25 = "Xia, Laurent, Franchi & Bouganis (ICLR 2025)"
+WANG_21 = "Wang, Feng & Zhang (NeurIPS 2021)"
+# The image classifiers whose runs store test and validation logits; each paper recipe is followed by
+# the variant this machine trains.
+RECIPES = ("fcn-mnist", "fcn-fmnist", "alexnet-cifar10", "resnet56-cifar10")
+
+
+def _correct(record: Record) -> np.ndarray:
+    return np.asarray(record.arrays["test_logits"]).argmax(axis=1) == np.asarray(record.arrays["test_labels"])
+
+
+def msp_aurc(record: Record) -> Statistic:
+    """AURC (%) of resampled test examples, ranked by maximum softmax probability."""
+    return aurc_statistic(msp_confidence(record.arrays["test_logits"]), _correct(record))
+
+
+def normalised_aurc(record: Record) -> Statistic:
+    """AURC (%) ranked by the normalised max logit, its p chosen on the run's validation split."""
+    p = choose_p(record.arrays["val_logits"], record.arrays["val_labels"])
+    return aurc_statistic(normalised_max_logit(record.arrays["test_logits"], p), _correct(record))
+
+
+def scaled_ece(record: Record) -> Statistic:
+    """Test ECE at the temperature fitted on the run's validation split."""
+    return ece_of(record, float(record.metrics["val_temperature"]))
+
+
+# (row id prefix, claim (for a title), direction, source, metric, statistics of the α = 0.1 run and of
+# the run it is compared with: None for the α = 0 run's same statistic)
+CLAIMS = (
+    ("sc-degrades", "Label smoothing degrades selective classification of {title}: the area under the "
+                    "risk–coverage curve (AURC), ranking by maximum softmax probability, is higher with "
+                    "α = {alpha:g} than with α = 0.",
+     Direction("increase"), f"{XIA_25}, abstract and Section 3",
+     "AURC (%, maximum softmax probability), α = {alpha:g} minus α = 0", msp_aurc, None),
+    ("sc-lognorm", "Post-hoc logit normalisation recovers the selective classification that label smoothing "
+                   "lost: for {title} trained with α = {alpha:g}, ranking by the normalised max logit lowers "
+                   "the AURC below that of the maximum softmax probability.",
+     Direction("decrease"), f"{XIA_25}, abstract and Section 5",
+     "AURC (%) of the α = {alpha:g} run: normalised max logit (p chosen on validation) minus maximum "
+     "softmax probability", normalised_aurc, msp_aurc),
+    ("calibratability", "A network trained with label smoothing is harder to calibrate by temperature scaling: "
+                        "after fitting T on validation, the test ECE of {title} is higher with α = {alpha:g} "
+                        "than with α = 0.",
+     Direction("increase"), f"{WANG_21}, abstract (\"harder to further calibrate\" after regularisation)",
+     "test ECE (15 bins) at the temperature fitted on validation, α = {alpha:g} minus α = 0", scaled_ece, None),
+)
+
+
+def later_work_rows(ctx: Context) -> list[LedgerRow]:
+    """Each later paper's claim on every classification recipe whose runs are stored (or why not)."""
+    rows = []
+    for recipe in with_variants(RECIPES):
+        grid = ctx.grid(recipe, (0.0, SMOOTHED))
+        title = title_of(recipe)
+        for prefix, claim, direction, source, metric, smoothed, other in CLAIMS:
+            common = dict(id=f"{prefix}/{recipe}", chapter="later_work", unit="" if prefix == "calibratability"
+                          else "points", direction=direction, source=source,
+                          claim=claim.format(title=title, alpha=SMOOTHED), metric=metric.format(alpha=SMOOTHED))
+            if grid is None:
+                rows.append(make_row(**common, experiment=f"`{recipe}` [{home_profile(ctx, recipe)}], "
+                                                          f"α {SMOOTHED:g} vs 0", not_run=why_missing(ctx, recipe)))
+                continue
+            statistics = [difference(smoothed(grid.records[(SMOOTHED, s)]),
+                                     other(grid.records[(SMOOTHED, s)]) if other is not None
+                                     else smoothed(grid.records[(0.0, s)])) for s in grid.seeds]
+            records = [grid.records[(a, s)] for a in (0.0, SMOOTHED) for s in grid.seeds]
+            rows.append(make_row(**common, estimate=measure(statistics, records), profile=grid.profile,
+                                 seeds=grid.seeds, note=_note(grid),
+                                 experiment=experiment_text(f"`{recipe}`", grid.profile, f"α {SMOOTHED:g} vs 0",
+                                                            grid.seeds)))
+    return rows
+
+
+def _note(grid) -> str:
+    """The arms' own numbers, means over seeds: AURC by both rankings and ECE at the fitted T."""
+    everything = None
+    parts = []
+    for alpha in (0.0, SMOOTHED):
+        records = grid.at(alpha)
+        everything = np.arange(len(records[0].arrays["test_labels"]))[None, :]
+        mean = lambda f: float(np.mean([f(r)(everything)[0] for r in records]))  # noqa: E731
+        parts.append(f"α = {alpha:g}: AURC {mean(msp_aurc):.3f} % (softmax), {mean(normalised_aurc):.3f} % "
+                     f"(normalised max logit), ECE at the fitted T {mean(scaled_ece):.4f}")
+    return "; ".join(parts)
