@@ -310,7 +310,7 @@ CLAIM_TITLES: dict[str, str] = {
     "kd-teacher": "smoothed teacher errs less", "kd-student": "its student errs more",
     "kd-m3-m2": "M3 above M2", "kd-m4-m3": "M4 below M3", "mi-fall": "MI lower late in training",
     "sc-degrades": "degrades selective classification", "sc-lognorm": "logit normalisation recovers it",
-    "calibratability": "harder to calibrate by temperature",
+    "calibratability": "harder to calibrate by temperature", "ls-similar": "erases similar classes' information",
 }
 
 

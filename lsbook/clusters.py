@@ -63,3 +63,22 @@ def spread_to_distance_ratio(features, labels, weights=None) -> np.ndarray | flo
         raise LsbookError("the class centroids coincide, so the ratio is undefined")
     ratio = spread / distance
     return float(ratio[0]) if single else ratio
+
+
+def pair_spread(features, labels, a, b) -> float:
+    """How much of the difference between classes ``a`` and ``b`` the examples still carry: the standard
+    deviation of each class's examples along the line through the two centroids, divided by the
+    centroids' distance, averaged over the two classes. Scale-free, like the ratio above; a network
+    that collapses each class onto its centroid along that line scores 0."""
+    x, y = np.asarray(features, dtype=np.float64), np.asarray(labels)
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise LsbookError(f"features must be (M, n) and labels (M,), got {x.shape} and {y.shape}")
+    if np.sum(y == a) < 2 or np.sum(y == b) < 2:
+        raise LsbookError(f"classes {a!r} and {b!r} need at least two examples each")
+    centre_a, centre_b = x[y == a].mean(axis=0), x[y == b].mean(axis=0)
+    axis = centre_b - centre_a
+    distance = float(np.linalg.norm(axis))
+    if distance <= 0:
+        raise LsbookError(f"the centroids of classes {a!r} and {b!r} coincide")
+    along = x @ (axis / distance)
+    return float((along[y == a].std(ddof=1) + along[y == b].std(ddof=1)) / 2 / distance)

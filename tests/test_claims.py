@@ -564,3 +564,28 @@ def test_later_work_rows_measure_selective_classification_and_calibratability(tm
     assert degrades.estimate == pytest.approx(np.mean([area(0.1, s) - area(0.0, s) for s in (0, 1, 2)]))
     assert row(rows, "calibratability/fcn-fmnist").verdict in (CONFIRMED, CONTRADICTED, INCONCLUSIVE)
     assert row(rows, "sc-degrades/alexnet-cifar10").verdict == NOT_RUN
+
+
+def test_pair_spread_is_scale_free_and_zero_for_collapsed_classes():
+    from lsbook.clusters import pair_spread
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1, 2], 40)
+    features = np.eye(3, 6)[labels] * 10 + rng.normal(size=(120, 6))
+    assert pair_spread(features * 5, labels, 0, 2) == pytest.approx(pair_spread(features, labels, 0, 2))
+    collapsed = features.copy()
+    collapsed[labels == 0], collapsed[labels == 2] = features[labels == 0].mean(0), features[labels == 2].mean(0)
+    assert pair_spread(collapsed, labels, 0, 2) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(LsbookError, match="at least two examples"):
+        pair_spread(features, labels, 0, 5)
+
+
+def test_the_similar_classes_row_reads_the_stored_activations(tmp_path, only_fashion_mnist_here):
+    store = Store(tmp_path)
+    for seed in (0, 1, 2):
+        put_run(store, "fcn-fmnist", 0.0, seed, accuracy=0.85, spread=2.0, profile="paper")
+        put_run(store, "fcn-fmnist", 0.1, seed, accuracy=0.85, spread=1.0, profile="paper")
+    similar = row(ledger("cpu", store=store, chapters=["later_work"]), "ls-similar/fcn-fmnist")
+    assert similar.seeds == [0, 1, 2] and "T-shirt/top and Pullover" in similar.claim
+    assert similar.interval == "t-interval over 3 seeds"   # the same shrink for every pair: about 0
+    assert abs(similar.estimate) < 0.2

@@ -9,15 +9,20 @@ read (lsbook.runs), so it costs no training:
   normalisation recovers it (lsbook.selective);
 - Wang, Feng & Zhang, "Rethinking calibration of deep neural networks: do not be afraid of
   overconfidence", NeurIPS 2021: a network trained with label smoothing is harder to calibrate by
-  temperature scaling afterwards (its ECE at the temperature fitted on validation is higher).
+  temperature scaling afterwards (its ECE at the temperature fitted on validation is higher);
+- Shen, Liu, Xu, Chen, Cheng & Savvides, "Is label smoothing truly incompatible with knowledge
+  distillation? An empirical study", ICLR 2021: the relative information that label smoothing erases
+  is mainly that between semantically similar classes (the stored penultimate activations of three
+  Fashion-MNIST classes, lsbook.clusters.pair_spread).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from lsbook.claim_checks.reading import (SMOOTHED, Context, ece_of, experiment_text, home_profile, measure, title_of,
-                                         why_missing, with_variants)
+from lsbook.claim_checks.reading import (SMOOTHED, Context, ece_of, experiment_text, home_profile, measure,
+                                         seed_only, title_of, why_missing, with_variants)
+from lsbook.clusters import pair_spread
 from lsbook.claims import Direction, LedgerRow, make_row
 from lsbook.intervals import Statistic, aurc_statistic, difference
 from lsbook.selective import choose_p, msp_confidence, normalised_max_logit
@@ -72,8 +77,74 @@ CLAIMS = (
 )
 
 
+SHEN_21 = "Shen, Liu, Xu, Chen, Cheng & Savvides (ICLR 2021)"
+# Recipes whose stored classes hold a semantically similar pair and dissimilar ones: (similar pair,
+# dissimilar pairs), class indices of the stored plot classes. Fashion-MNIST: T-shirt/top (0) and
+# Pullover (2) are both upper-body garments; Trouser (1) is neither.
+SIMILAR_CLASSES: dict[str, tuple[tuple[int, int], tuple[tuple[int, int], ...]]] = {
+    "fcn-fmnist": ((0, 2), ((0, 1), (1, 2))),
+}
+
+
+def class_names(recipe: str) -> tuple[str, ...]:
+    """The class names of the dataset ``recipe`` trains on."""
+    from lsbook.data.registry import get_dataset
+    from lsbook.recipes import RECIPES
+
+    return get_dataset(RECIPES[recipe].dataset).class_names
+
+
+def erased_similarity(smoothed: Record, plain: Record, similar, dissimilar) -> float:
+    """How much more smoothing shrinks the similar pair's spread than the dissimilar pairs': the log
+    ratio (α > 0 over α = 0) of lsbook.clusters.pair_spread for the similar pair, minus its mean over
+    the dissimilar pairs (negative: the similar pair loses more)."""
+    def change(pair) -> float:
+        spreads = [pair_spread(r.arrays["train_features"], r.arrays["train_feature_labels"], *pair)
+                   for r in (smoothed, plain)]
+        return float(np.log(spreads[0] / spreads[1]))
+
+    return change(similar) - float(np.mean([change(pair) for pair in dissimilar]))
+
+
+def similarity_rows(ctx: Context) -> list[LedgerRow]:
+    """Shen et al.: label smoothing erases mainly the information between similar classes."""
+    rows = []
+    for recipe, (similar, dissimilar) in SIMILAR_CLASSES.items():
+        names = class_names(recipe)
+        common = dict(
+            id=f"ls-similar/{recipe}", chapter="later_work", unit="", direction=Direction("decrease"),
+            source=f"{SHEN_21}, abstract (\"how label smoothing affects distributions of semantically similar "
+                   "and dissimilar classes\")",
+            claim=f"Label smoothing erases the relative information mainly between semantically similar classes: "
+                  f"in the penultimate layer of {title_of(recipe)}, α = {SMOOTHED:g} shrinks the spread of "
+                  f"{names[similar[0]]} and {names[similar[1]]} along the line between them more than that of "
+                  f"the dissimilar pairs with {names[dissimilar[0][1]]}.",
+            metric="log change (α = 0.1 over α = 0) of the pair spread (std along the line through the two "
+                   "centroids / their distance; stored training examples) of the similar pair, minus its mean "
+                   "over the dissimilar pairs")
+        grid = ctx.grid(recipe, (0.0, SMOOTHED))
+        if grid is None:
+            rows.append(make_row(**common, experiment=f"`{recipe}` [{home_profile(ctx, recipe)}], α {SMOOTHED:g} vs 0",
+                                 not_run=why_missing(ctx, recipe)))
+            continue
+        per_seed = [erased_similarity(grid.records[(SMOOTHED, s)], grid.records[(0.0, s)], similar, dissimilar)
+                    for s in grid.seeds]
+        estimate = seed_only(per_seed, "the activations of one run are not resampled here")
+        rows.append(make_row(**common, estimate=estimate, profile=grid.profile, seeds=grid.seeds,
+                             note="three classes give one similar pair: a test of the claim on this triple, "
+                                  "not across a dataset",
+                             experiment=experiment_text(f"`{recipe}`", grid.profile, f"α {SMOOTHED:g} vs 0",
+                                                        grid.seeds)))
+    return rows
+
+
 def later_work_rows(ctx: Context) -> list[LedgerRow]:
     """Each later paper's claim on every classification recipe whose runs are stored (or why not)."""
+    return _logit_rows(ctx) + similarity_rows(ctx)
+
+
+def _logit_rows(ctx: Context) -> list[LedgerRow]:
+    """The claims measured on the stored test and validation logits."""
     rows = []
     for recipe in with_variants(RECIPES):
         grid = ctx.grid(recipe, (0.0, SMOOTHED))
