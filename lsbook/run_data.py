@@ -86,3 +86,12 @@ def load_run_data(recipe: Recipe, device: torch.device) -> RunData:
         splits[split] = (images.to(device).contiguous(), labels.to(device))
     return RunData(splits["train"], splits["val"], splits["test"], class_names, make_transforms(info.name))
 
+
+
+def symmetric_label_noise(labels: torch.Tensor, rate: float, num_classes: int, seed: int) -> torch.Tensor:
+    """``labels`` with each one replaced, with probability ``rate``, by a class drawn uniformly from all
+    ``num_classes`` (so about rate·(K−1)/K of them change); the draws come from ``seed`` alone."""
+    generator = torch.Generator().manual_seed(int(seed))
+    replace = torch.rand(len(labels), generator=generator) < rate
+    drawn = torch.randint(num_classes, (len(labels),), generator=generator)
+    return torch.where(replace.to(labels.device), drawn.to(labels.device), labels)

@@ -36,11 +36,11 @@ from torch import nn
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError, StoreError
 from lsbook.evaluation import evaluate_splits, evaluation_splits, penultimate_features
-from lsbook.loop import StepCallback, Task, Trained, run_training
+from lsbook.loop import StepCallback, Task, Trained, derived_seed, run_training
 from lsbook.optimisation import make_objective
 from lsbook.recipes import Recipe
 from lsbook.run_config import RunConfig
-from lsbook.run_data import RunData, load_run_data
+from lsbook.run_data import RunData, load_run_data, symmetric_label_noise
 from lsbook.runtime import (default_runs_root, deterministic_algorithms, exclusive_lock, pick_device,
                             read_checkpoint, run_directory, write_run_config)
 from lsbook.provenance import check_clean_tree
@@ -185,6 +185,10 @@ class ClassifierTask:
         self.data: RunData = load_run_data(self.recipe, device)
         if len(self.data.train[1]) == 0:
             raise LsbookError(f"recipe {self.recipe.name!r}: the training split is empty")
+        self.train_labels = self.data.train[1]  # what the loss sees: the labels, or their noisy copy
+        if self.recipe.label_noise:
+            self.train_labels = symmetric_label_noise(self.train_labels, self.recipe.label_noise,
+                                                      self.config.num_classes, derived_seed(self.seed, "label-noise"))
         self.objective = make_objective(self.recipe, self.alpha, self.config.distillation, self.teacher_model)
         self.evaluated = evaluation_splits({"test": self.data.test, "val": self.data.val},
                                            self.data.transforms)  # preprocessed once per run
@@ -197,7 +201,7 @@ class ClassifierTask:
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """A fresh permutation of the training set, gathered in batches and augmented on the fly."""
-        images_all, labels_all = self.data.train
+        images_all, labels_all = self.data.train[0], self.train_labels
         transforms, batch_size = self.data.transforms, self.recipe.batch_size
         self.correct = torch.zeros((), dtype=torch.long, device=labels_all.device)
         self.seen = 0
@@ -259,6 +263,8 @@ class ClassifierTask:
                                                             recipe.features_per_class, data.transforms,
                                                             recipe.eval_batch_size)
             arrays[f"{split}_features"], arrays[f"{split}_feature_labels"] = features, feature_labels
+        if recipe.label_noise:  # the noisy training labels the run learnt from (uint8: K <= 256 here)
+            arrays["train_noisy_labels"] = self.train_labels.cpu().numpy().astype(np.uint8)
         head = getattr(model, "head", None)
         if isinstance(head, nn.Linear):
             arrays["head_weight"] = head.weight.detach().float().cpu().numpy()

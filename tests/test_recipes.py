@@ -133,3 +133,26 @@ def test_train_on_holdout_trains_on_every_official_training_image():
     assert len(held_out.train[1]) == 55_000 and len(full.train[1]) == 60_000
     assert torch.equal(full.val[1], held_out.val[1])          # the same 5,000 validation images ...
     assert torch.equal(full.train[0][55_000:], held_out.val[0])  # ... now also trained on
+
+
+def test_symmetric_label_noise_is_fixed_by_its_seed_and_has_its_rate():
+    import torch
+
+    from lsbook.run_data import symmetric_label_noise
+
+    labels = torch.arange(10).repeat(5000)                     # 50,000 labels, 10 classes
+    noisy = symmetric_label_noise(labels, 0.2, 10, seed=7)
+    changed = float((noisy != labels).float().mean())
+    assert abs(changed - 0.2 * 9 / 10) < 0.01                  # a redraw keeps the true class 1 time in 10
+    assert torch.equal(noisy, symmetric_label_noise(labels, 0.2, 10, seed=7))
+    assert not torch.equal(noisy, symmetric_label_noise(labels, 0.2, 10, seed=8))
+    assert torch.bincount(noisy[noisy != labels], minlength=10).min() > 700  # spread over every class
+    assert torch.equal(symmetric_label_noise(labels, 0.0, 10, seed=7), labels)
+
+
+def test_label_noise_is_a_recipe_field_that_leaves_other_keys_alone():
+    noisy = RECIPES["fcn-fmnist-noisy"]
+    assert noisy.label_noise == 0.2 and "label_noise" in noisy.to_dict()
+    assert "label_noise" not in RECIPES["fcn-fmnist"].to_dict()   # default: out of the key
+    with pytest.raises(LsbookError, match="label_noise must be in"):
+        RECIPES["fcn-fmnist"].replace(label_noise=1.0)

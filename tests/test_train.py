@@ -265,3 +265,22 @@ def test_training_batches_are_the_examples_of_one_permutation():
         index = order[number * size:(number + 1) * size]
         assert torch.equal(labels, labels_all[index])
         assert torch.equal(inputs, task.data.transforms.eval(images_all[index]))
+
+
+@pytest.mark.slow
+def test_a_noisy_run_learns_from_its_stored_noisy_labels(tmp_path, monkeypatch):
+    seen = []
+    original = train.ClassifierTask.loss
+
+    def spy(self, model, batch):
+        seen.append(batch[1].clone())
+        return original(self, model, batch)
+
+    monkeypatch.setattr(train.ClassifierTask, "loss", spy)
+    record = run(tmp_path, overrides={**TINY, "label_noise": 0.5})
+    noisy = record.arrays["train_noisy_labels"]
+    assert noisy.dtype == np.uint8 and len(noisy) == 256
+    assert record.config["resolved_recipe"]["label_noise"] == 0.5
+    # the batches the loss saw are the stored noisy labels (as a multiset: batches are shuffled)
+    assert sorted(torch.cat(seen[:2]).tolist()) == sorted(noisy.tolist())
+    assert "train_noisy_labels" not in run(tmp_path, name="clean").arrays
