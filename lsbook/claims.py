@@ -311,7 +311,8 @@ CLAIM_TITLES: dict[str, str] = {
     "kd-m3-m2": "M3 above M2", "kd-m4-m3": "M4 below M3", "mi-fall": "MI lower late in training",
     "sc-degrades": "degrades selective classification", "sc-lognorm": "logit normalisation recovers it",
     "calibratability": "harder to calibrate by temperature", "ls-similar": "erases similar classes' information",
-    "noise": "helps under label noise",
+    "noise": "helps under label noise", "kd-t1": "smoothed teacher fine at T = 1",
+    "kd-hight": "smoothed teacher worse at larger T",
 }
 
 

@@ -589,3 +589,25 @@ def test_the_similar_classes_row_reads_the_stored_activations(tmp_path, only_fas
     assert similar.seeds == [0, 1, 2] and "T-shirt/top and Pullover" in similar.claim
     assert similar.interval == "t-interval over 3 seeds"   # the same shrink for every pair: about 0
     assert abs(similar.estimate) < 0.2
+
+
+def test_the_temperature_study_compares_the_students_of_both_teachers(tmp_path, monkeypatch):
+    import lsbook.data.roots as roots
+    from lsbook.experiments.distillation_grid import SETUPS
+
+    monkeypatch.setattr(roots, "locate", lambda name, root=None: Path("/data") if name == "mnist" else None)
+    setup = SETUPS["fcn-mnist-temperatures"]
+    store = Store(tmp_path)
+    for seed in (0, 1, 2):
+        for alpha in setup.alphas:
+            teacher = setup.teacher(alpha, seed, "paper")
+            put_run(store, "fcn-mnist", alpha, seed, accuracy=0.95, profile="paper")
+            for temperature in setup.smoothed_temperatures:
+                worse = alpha > 0 and temperature > 1          # the claim, fabricated
+                put_run(store, "fcn-mnist-student", 0.0, seed, accuracy=0.80 if worse else 0.90, profile="paper",
+                        teacher=teacher, distill_temperature=temperature, distill_loss="original", beta=1.0)
+    rows = ledger("cpu", store=store, chapters=["later_work"])
+    at_one, higher = row(rows, "kd-t1/fcn-mnist-temperatures"), row(rows, "kd-hight/fcn-mnist-temperatures")
+    assert at_one.verdict == CONFIRMED and at_one.estimate == pytest.approx(0.0)
+    assert higher.verdict == CONFIRMED and higher.estimate < -5 and higher.seeds == [0, 1, 2]
+    assert "Chandrasegaran" in higher.source

@@ -10,7 +10,8 @@ import numpy as np
 
 from lsbook.book.pages import markdown_table
 from lsbook.book.tables import describe, format_spread
-from lsbook.claim_checks.later_work import RECIPES
+from lsbook.claim_checks.later_work import RECIPES, TEMPERATURE_STUDY, student_accuracy_by_temperature
+from lsbook.experiments.distillation_grid import SETUPS
 from lsbook.claim_checks.reading import SMOOTHED, Context, Grid, with_variants
 from lsbook.selective import aurc, choose_p, excess_aurc, msp_confidence, normalised_max_logit, risk_coverage
 
@@ -76,3 +77,23 @@ def risk_coverage_panels(grids: list[Grid]) -> dict[str, dict[str, tuple]]:
                 curves[f"α = {alpha:g}, {name}"] = risk_coverage(confidence, correct)
         panels[f"{architecture.split(', ')[0]}, {dataset} [{grid.profile}, seed {seed}]"] = curves
     return panels
+
+
+def students_by_temperature(profile: str | None, store=None) -> dict[str, tuple[list[float], list[float]]]:
+    """The temperature study's students (at `paper`): per teacher, (T, mean test accuracy in %) over
+    the seeds stored; empty where none is stored."""
+    context = Context.open(profile, store)
+    stored = student_accuracy_by_temperature(context, "paper", range(10))
+    curves = {}
+    for alpha in SETUPS[TEMPERATURE_STUDY].alphas:
+        points = []
+        for temperature in SETUPS[TEMPERATURE_STUDY].smoothed_temperatures:
+            accuracies = [100 * r.metrics["test_accuracy"] for (a, t, _), r in stored.items()
+                          if a == alpha and t == temperature]
+            if accuracies:
+                points.append((temperature, float(np.mean(accuracies))))
+        if points:
+            seeds = sorted({s for (a, _, s) in stored if a == alpha})
+            curves[f"teacher α = {alpha:g} (seeds {', '.join(map(str, seeds))})"] = \
+                ([t for t, _ in points], [a for _, a in points])
+    return curves

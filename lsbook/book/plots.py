@@ -363,6 +363,23 @@ def risk_coverage_figure(panels: Mapping[str, Mapping[str, tuple]]) -> Figure:
     return fig
 
 
+def accuracy_by_temperature_figure(curves: Mapping[str, tuple], title: str = "") -> Figure:
+    """Students' test accuracy (%) against the distillation temperature T, one line per teacher."""
+    if not curves:
+        raise LsbookError("accuracy_by_temperature_figure needs at least one curve")
+    fig = _new_figure(4.6, 3.2)
+    ax = fig.subplots()
+    for label, (temperatures, accuracy) in curves.items():
+        ax.plot(temperatures, accuracy, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("student test accuracy (%)")
+    if title:
+        ax.set_title(title, fontsize="small")
+    ax.legend(fontsize="x-small")
+    return fig
+
+
 def placeholder_figure(message: str) -> Figure:
     """A figure that says why there is nothing to draw (keeps figure numbers and references stable)."""
     fig = _new_figure(5.5, 2.0)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from lsbook.claim_checks.reading import (SMOOTHED, Context, accuracy_points, ece_of, experiment_text, home_profile,
-                                         measure, seed_only, title_of, why_missing, with_variants)
+                                         mean_of, measure, seed_only, title_of, why_missing, with_variants)
 from lsbook.clusters import pair_spread
 from lsbook.data.registry import get_dataset
-from lsbook.claims import Direction, LedgerRow, make_row
+from lsbook.experiments.distillation_grid import SETUPS, StudyRecords
+from lsbook.claims import MARGINS, Direction, LedgerRow, make_row
 from lsbook.intervals import Statistic, aurc_statistic, difference
 from lsbook.recipes import RECIPES as ALL_RECIPES
 from lsbook.selective import choose_p, msp_confidence, normalised_max_logit
@@ -168,9 +169,65 @@ def noise_rows(ctx: Context) -> list[LedgerRow]:
     return rows
 
 
+CHANDRASEGARAN_22 = "Chandrasegaran, Tran, Zhao & Cheung (ICML 2022)"
+TEMPERATURE_STUDY = "fcn-mnist-temperatures"  # lsbook.experiments.distillation_grid.SETUPS
+
+
+def student_accuracy_by_temperature(ctx: Context, profile: str, seeds) -> dict[tuple[float, float, int], Record]:
+    """The stored students of the temperature study: (teacher α, T, seed) -> record."""
+    setup = SETUPS[TEMPERATURE_STUDY]
+    runner = StudyRecords(ctx.store)
+    found = {}
+    for seed in seeds:
+        for alpha in setup.alphas:
+            teacher = setup.teacher(alpha, seed, profile)
+            for temperature in setup.smoothed_temperatures:
+                record = runner.record(setup.student(teacher, temperature))
+                if record is not None:
+                    found[(alpha, temperature, seed)] = record
+    return found
+
+
+def temperature_rows(ctx: Context) -> list[LedgerRow]:
+    """Chandrasegaran et al.: a smoothed teacher distils as well at T = 1, worse at larger T."""
+    setup = SETUPS[TEMPERATURE_STUDY]
+    high = tuple(t for t in setup.smoothed_temperatures if t > 1)
+    common = dict(chapter="later_work", unit="points", source=f"{CHANDRASEGARAN_22}, abstract")
+    specs = (
+        (f"kd-t1/{TEMPERATURE_STUDY}", Direction("not_worse", MARGINS["accuracy"][0]), (1.0,),
+         f"At T = 1 a teacher trained with label smoothing (α = {SMOOTHED:g}) distils an MNIST FCN student no worse "
+         f"than the hard-label teacher (within {MARGINS['accuracy'][0]:g} points)."),
+        (f"kd-hight/{TEMPERATURE_STUDY}", Direction("decrease"), high,
+         f"At larger temperatures (T = {', '.join(f'{t:g}' for t in high)}) the student of the teacher trained with "
+         f"α = {SMOOTHED:g} is less accurate than the student of the hard-label teacher."))
+    profile = "paper"  # the study's runs are the paper recipe's
+    stored = student_accuracy_by_temperature(ctx, profile, range(10))
+    rows = []
+    for row_id, direction, temperatures, claim in specs:
+        seeds = sorted({s for (_, _, s) in stored if all((a, t, s) in stored for a in setup.alphas
+                                                         for t in temperatures)})
+        metric = (f"student test accuracy, teacher α = {SMOOTHED:g} minus teacher α = 0, mean over T = "
+                  + ", ".join(f"{t:g}" for t in temperatures))
+        if not seeds:
+            rows.append(make_row(**common, id=row_id, direction=direction, claim=claim, metric=metric,
+                                 experiment=f"study `{TEMPERATURE_STUDY}` [paper]",
+                                 not_run=ctx.why("fcn-mnist", profile, f"python -m lsbook distill {TEMPERATURE_STUDY} "
+                                                                        "--profile paper --seeds 0 1 2")))
+            continue
+        statistics = [mean_of([difference(accuracy_points(stored[(SMOOTHED, t, s)]),
+                                          accuracy_points(stored[(0.0, t, s)])) for t in temperatures])
+                      for s in seeds]
+        records = [stored[(a, t, s)] for a in setup.alphas for t in temperatures for s in seeds]
+        rows.append(make_row(**common, id=row_id, direction=direction, claim=claim, metric=metric,
+                             estimate=measure(statistics, records), profile=profile, seeds=seeds,
+                             experiment=experiment_text(f"study `{TEMPERATURE_STUDY}`", profile,
+                                                        "students of both teachers", seeds)))
+    return rows
+
+
 def later_work_rows(ctx: Context) -> list[LedgerRow]:
     """Each later paper's claim on every classification recipe whose runs are stored (or why not)."""
-    return _logit_rows(ctx) + similarity_rows(ctx) + noise_rows(ctx)
+    return _logit_rows(ctx) + similarity_rows(ctx) + temperature_rows(ctx) + noise_rows(ctx)
 
 
 def _logit_rows(ctx: Context) -> list[LedgerRow]:

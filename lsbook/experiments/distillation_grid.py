@@ -46,6 +46,8 @@ class DistillationSetup:
     beta: float                     # weight of the teacher term (0.6 seed 6.1; 1.0 orig. CIFAR-10)
     alphas: tuple[float, ...] = PAPER_ALPHAS            # α of M1 teachers and M2 baselines
     temperatures: tuple[float, ...] = PAPER_TEMPERATURES  # teacher temperatures of M3
+    smoothed_temperatures: tuple[float, ...] = (1.0,)  # temperatures of M4, the students of smoothed teachers:
+    #   the papers' T = 1; Chandrasegaran et al. (ICML 2022) also distil them at larger T
     table4_alpha: float = 0.1       # α of Table 4's smoothed teacher (seed 6.1)
     stand_in: str = ""              # what this setup stands in for, said wherever it is shown
     overrides: tuple[tuple[str, Any], ...] = ()  # recipe fields changed in every run (--epochs/--steps)
@@ -63,8 +65,10 @@ class DistillationSetup:
             raise LsbookError(f"temperatures must include 1 (the temperature of M4), got {self.temperatures!r}")
         for alpha in (*self.alphas, self.table4_alpha):
             check_alpha(alpha)
-        for temperature in self.temperatures:
+        for temperature in (*self.temperatures, *self.smoothed_temperatures):
             check_temperature(temperature)
+        if 1.0 not in self.smoothed_temperatures:
+            raise LsbookError(f"smoothed_temperatures must include 1 (M4), got {self.smoothed_temperatures!r}")
 
     def reduced(self, alphas: Iterable[float] | None = None, temperatures: Iterable[float] | None = None,
                 overrides: dict[str, Any] | None = None) -> "DistillationSetup":
@@ -124,6 +128,15 @@ SETUPS: dict[str, DistillationSetup] = {
         teacher_recipe="resnet56-cifar10", student_recipe="alexnet-cifar10",
         dropout_teacher_recipe=None, distill_loss="original", beta=1.0,
         temperatures=ORIGINAL_TEMPERATURES),
+    # Chandrasegaran, Tran, Zhao & Cheung (ICML 2022): a teacher trained with label smoothing distils
+    # well at T = 1 but worse at larger T. The MNIST FCNs of Table 4 (the paper recipe): teachers
+    # with α 0 and 0.1, each distilled at T 1, 2, 4 and 8 with the usual loss (cross-entropy to the
+    # teacher's softened outputs, β = 1); no Table 4.
+    "fcn-mnist-temperatures": DistillationSetup(
+        name="fcn-mnist-temperatures", title="FCN 1200 → FCN 800, MNIST, both teachers at T 1–8",
+        teacher_recipe="fcn-mnist", student_recipe="fcn-mnist-student", dropout_teacher_recipe=None,
+        distill_loss="original", beta=1.0, alphas=(0.0, 0.1), temperatures=(1.0, 2.0, 4.0, 8.0),
+        smoothed_temperatures=(1.0, 2.0, 4.0, 8.0)),
     # Figure 8 on this machine: the CPU-schedule recipes on the JPEG re-encode of CIFAR-10;
     # teachers α 0 and 0.1 (the mutual-information runs), students at T 1, 2 and 4 of the
     # hard-label teacher and at T = 1 of the smoothed one; AlexNet's own α 0 and 0.1 runs are M2.
@@ -160,8 +173,9 @@ def expand_grid(setup: DistillationSetup, seeds: Iterable[int], profile: str, *,
                 add(setup.baseline(alpha, seed, profile))
             for temperature in setup.temperatures:                         # M3
                 add(setup.student(setup.teacher(0.0, seed, profile), temperature))
-            for alpha in setup.alphas:                                     # M4
-                add(setup.student(setup.teacher(alpha, seed, profile), 1.0))
+            for alpha in setup.alphas:                                     # M4 (and smoothed teachers at T > 1)
+                for temperature in setup.smoothed_temperatures:
+                    add(setup.student(setup.teacher(alpha, seed, profile), temperature))
         if table4 and setup.dropout_teacher_recipe is not None:
             for config in setup.table4_runs(seed, profile).values():
                 add(config)
