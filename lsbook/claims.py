@@ -123,6 +123,9 @@ def decide(estimate: Estimate | None, direction: Direction) -> tuple[str, str]:
                    CONTRADICTED if high < -m or low > m else INCONCLUSIVE)
         why = {CONFIRMED: f"interval inside ±{m:g}", CONTRADICTED: f"interval outside ±{m:g}",
                INCONCLUSIVE: f"interval crosses ±{m:g}"}
+        if high - low > 2 * m:  # no interval this wide fits inside the band: say so, not "inconclusive" forever
+            why[INCONCLUSIVE] = (f"interval {high - low:.3g} wide, wider than the ±{m:g} band: evidence of this kind "
+                                 "can never confirm the claim; it needs more seeds or more test examples")
     return verdict, why[verdict]
 
 

@@ -611,3 +611,10 @@ def test_the_temperature_study_compares_the_students_of_both_teachers(tmp_path, 
     assert at_one.verdict == CONFIRMED and at_one.estimate == pytest.approx(0.0)
     assert higher.verdict == CONFIRMED and higher.estimate < -5 and higher.seeds == [0, 1, 2]
     assert "Chandrasegaran" in higher.source
+
+
+def test_an_equivalence_its_interval_can_never_confirm_says_so():
+    verdict, why = decide(interval(-0.9, 0.2), Direction("equivalent", 0.2))
+    assert verdict == INCONCLUSIVE and "can never confirm" in why
+    verdict, why = decide(interval(-0.3, 0.05), Direction("equivalent", 0.2))
+    assert verdict == INCONCLUSIVE and why == "interval crosses ±0.2"
