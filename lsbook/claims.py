@@ -308,7 +308,7 @@ CLAIM_TITLES: dict[str, str] = {
     "clusters-plane": "tighter clusters (template plane)", "clusters-full": "tighter clusters (whole layer)",
     "ece-lower": "lowers ECE", "ece-like-T": "ECE as low as temperature scaling",
     "ece-raised": "raises ECE of a calibrated network",
-    "tr-bleu": "raises BLEU", "tr-nll": "worsens NLL", "tr-ece-lower": "lowers token ECE",
+    "tr-bleu": "raises BLEU", "tr-nll": "worsens NLL", "tr-nll-fitted": "worsens NLL at the fitted T", "tr-ece-lower": "lowers token ECE",
     "tr-ece-like-T": "token ECE as low as temperature scaling",
     "kd-teacher": "smoothed teacher errs less", "kd-student": "its student errs more",
     "kd-m3-m2": "M3 above M2", "kd-m4-m3": "M4 below M3", "mi-fall": "MI lower late in training",

@@ -618,3 +618,17 @@ def test_an_equivalence_its_interval_can_never_confirm_says_so():
     assert verdict == INCONCLUSIVE and "can never confirm" in why
     verdict, why = decide(interval(-0.3, 0.05), Direction("equivalent", 0.2))
     assert verdict == INCONCLUSIVE and why == "interval crosses ±0.2"
+
+
+def test_hard_labels_win_names_the_temperatures_where_the_alpha_0_nll_is_lower():
+    from lsbook.claim_checks.reading import Grid
+    from lsbook.claim_checks.studies import hard_labels_win
+
+    def record(nll):
+        return Record(key="k", config={}, metrics={"curves": {"temperatures": [0.5, 1.0, 1.5, 2.0],
+                                                              "test": {"nll": nll}}}, provenance={}, arrays={})
+
+    grid = Grid("transformer-multi30k-small", "paper", [0], [0.0, 0.1],
+                {(0.0, 0): record([3.0, 2.0, 1.9, 2.1]), (0.1, 0): record([2.5, 1.9, 2.0, 2.2])})
+    assert hard_labels_win(grid) == ("hard labels give the lower test NLL at 2 of the 4 temperatures 0.5–2, "
+                                     "from T = 1.5 to 2")

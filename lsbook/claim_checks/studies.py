@@ -105,6 +105,7 @@ def transformer_rows(ctx: Context) -> list[LedgerRow]:
                              experiment=experiment_text(f"`{recipe}`", grid.profile, f"α {SMOOTHED:g} vs 0",
                                                         grid.seeds),
                              note=f"{values[0.0]:.3f} at α = 0, {values[SMOOTHED]:.3f} at α = {SMOOTHED:g}"))
+    rows.append(_nll_at_fitted_temperature_row(ctx))
     source = (f"{ORIGINAL_19}, Section 3 and Table 3 (WMT14); {REPLICATION_23}, Section 5.2, Table 3 and Figure 4")
     recipe, grid = transformer_grid(ctx, (0.0,), tuple(a for a in paper.TABLE_ALPHAS if a > 0))
     alpha = None if grid is None else best_alpha(grid, lambda r: float(r.metrics["val_ece"]))
@@ -135,6 +136,38 @@ def transformer_rows(ctx: Context) -> list[LedgerRow]:
                              experiment=experiment_text(f"`{recipe}`", grid.profile, f"α* = {alpha:g} vs 0",
                                                         grid.seeds)))
     return rows
+
+
+def hard_labels_win(grid: Grid) -> str:
+    """Over which of the stored temperatures the α = 0 model's mean test NLL is below the α = 0.1
+    model's (the original: "at all temperatures"), read from the runs' NLL-against-T curves."""
+    curves = {a: np.mean([r.metrics["curves"]["test"]["nll"] for r in grid.at(a)], axis=0) for a in (0.0, SMOOTHED)}
+    temperatures = np.asarray(grid.at(0.0)[0].metrics["curves"]["temperatures"], dtype=float)
+    wins = temperatures[curves[0.0] < curves[SMOOTHED]]
+    if not len(wins):
+        return f"hard labels give the lower test NLL at none of T = {temperatures[0]:g}–{temperatures[-1]:g}"
+    return (f"hard labels give the lower test NLL at {len(wins)} of the {len(temperatures)} temperatures "
+            f"{temperatures[0]:g}–{temperatures[-1]:g}, from T = {wins.min():g} to {wins.max():g}")
+
+
+def _nll_at_fitted_temperature_row(ctx: Context) -> LedgerRow:
+    """tr-nll at each model's own fitted T, where over- and underconfidence no longer decide the NLL."""
+    common = dict(id="tr-nll-fitted", chapter="transformer", unit="nats", direction=Direction("increase"),
+                  claim=f"Label smoothing with α = {SMOOTHED:g} worsens the Transformer's test-token NLL also after "
+                        "temperature scaling, each model at the temperature fitted on its validation tokens (the "
+                        "original: hard labels give the better NLL at all temperatures).",
+                  source=f"{ORIGINAL_19}, Section 5; {REPLICATION_23}, Section 5.3 and Figure 5 (NLL against T)",
+                  metric=f"test-token NLL at each model's fitted T [nats], α = {SMOOTHED:g} minus α = 0")
+    recipe, grid = transformer_grid(ctx, (0.0, SMOOTHED))
+    if grid is None:
+        return make_row(**common, experiment=f"`{recipe}` [{ctx.profiles[-1]}], α {SMOOTHED:g} vs 0",
+                        not_run=ctx.why(recipe))
+    per_seed = [float(grid.records[(SMOOTHED, s)].metrics["test_nll_at_val_temperature"])
+                - float(grid.records[(0.0, s)].metrics["test_nll_at_val_temperature"]) for s in grid.seeds]
+    estimate = seed_only(per_seed, "the runs keep the per-sentence NLL at T = 1 only")
+    note = hard_labels_win(grid) if all("curves" in r.metrics for r in grid.records.values()) else ""
+    return make_row(**common, estimate=estimate, profile=grid.profile, seeds=grid.seeds, note=note,
+                    experiment=experiment_text(f"`{recipe}`", grid.profile, f"α {SMOOTHED:g} vs 0", grid.seeds))
 
 
 # --- Knowledge distillation (Table 4, Figures 7 and 8) --------------------------------------------------------
