@@ -162,12 +162,16 @@ def _nll_at_fitted_temperature_row(ctx: Context) -> LedgerRow:
     if grid is None:
         return make_row(**common, experiment=f"`{recipe}` [{ctx.profiles[-1]}], α {SMOOTHED:g} vs 0",
                         not_run=ctx.why(recipe))
+    experiment = experiment_text(f"`{recipe}`", grid.profile, f"α {SMOOTHED:g} vs 0", grid.seeds)
+    if not all("test_nll_at_val_temperature" in r.metrics for r in grid.records.values()):
+        return make_row(**common, experiment=experiment, profile=grid.profile, seeds=grid.seeds,
+                        no_estimate="the runs keep no NLL at their fitted temperature")
     per_seed = [float(grid.records[(SMOOTHED, s)].metrics["test_nll_at_val_temperature"])
                 - float(grid.records[(0.0, s)].metrics["test_nll_at_val_temperature"]) for s in grid.seeds]
     estimate = seed_only(per_seed, "the runs keep the per-sentence NLL at T = 1 only")
     note = hard_labels_win(grid) if all("curves" in r.metrics for r in grid.records.values()) else ""
     return make_row(**common, estimate=estimate, profile=grid.profile, seeds=grid.seeds, note=note,
-                    experiment=experiment_text(f"`{recipe}`", grid.profile, f"α {SMOOTHED:g} vs 0", grid.seeds))
+                    experiment=experiment)
 
 
 # --- Knowledge distillation (Table 4, Figures 7 and 8) --------------------------------------------------------
