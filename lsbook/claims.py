@@ -305,6 +305,7 @@ def rule_markdown() -> str:
 CLAIM_TITLES: dict[str, str] = {
     "accuracy-up": "raises accuracy", "accuracy": "keeps accuracy", "exception": "exception: accuracy falls",
     "holdout-gain": "hold-out images raise accuracy", "holdout-offset": "hold-out explains our offset",
+    "offset-replication": "the replication's code choices explain it",
     "clusters-plane": "tighter clusters (template plane)", "clusters-full": "tighter clusters (whole layer)",
     "ece-lower": "lowers ECE", "ece-like-T": "ECE as low as temperature scaling",
     "ece-raised": "raises ECE of a calibrated network",

@@ -90,6 +90,8 @@ PROFILE_TABLE: dict[str, Profile] = {
         recipes={
             "fcn-mnist": {"epochs": 3}, "fcn-emnist": {"epochs": 2}, "fcn-fmnist": {"epochs": 3},
             "fcn-fmnist-full": {"epochs": 3}, "fcn-fmnist-noisy": {"epochs": 3}, "fcn-mnist-dropout": {"epochs": 3},
+            "fcn-fmnist-full-biasinit": {"epochs": 3}, "fcn-fmnist-full-epochlr": {"epochs": 3},
+            "fcn-fmnist-full-roundshift": {"epochs": 3}, "fcn-fmnist-full-replication": {"epochs": 3},
             "fcn-mnist-student": {"epochs": 3}, "fcn-fmnist-dropout": {"epochs": 3},
             "fcn-fmnist-student": {"epochs": 3},
             "alexnet-cifar10": {"epochs": 4, "train_subset": 5000, "test_subset": 2000},

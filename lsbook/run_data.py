@@ -3,6 +3,7 @@ profile subsets applied, with the dataset's batched transforms (or a synthetic s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,10 @@ def load_run_data(recipe: Recipe, device: torch.device) -> RunData:
             images, labels = torch.cat([images, held.images]), torch.cat([labels, held.labels])
         images, labels = _subset(images, labels, sizes[split], salt)
         splits[split] = (images.to(device).contiguous(), labels.to(device))
-    return RunData(splits["train"], splits["val"], splits["test"], class_names, make_transforms(info.name))
+    transforms = make_transforms(info.name)
+    if recipe.shift_distribution == "rounded":
+        transforms = dataclasses.replace(transforms, shift_rounded=True)
+    return RunData(splits["train"], splits["val"], splits["test"], class_names, transforms)
 
 
 

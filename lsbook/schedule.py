@@ -54,6 +54,8 @@ class Schedule:
         """The factor of the base learning rate at 0-based optimiser ``step``."""
         if self.kind == "linear":  # decays to 0 over all steps (seed 2.2: "linearly ... to 0")
             return 1.0 - step / self.total_steps
+        if self.kind == "linear_epochs":  # the same, lowered at the start of each epoch only
+            return 1.0 - (step // self.steps_per_epoch) / self.epochs
         if self.kind in ("multistep", "step"):
             return self.lr_gamma ** bisect.bisect_right(self.milestone_steps, step)
         return 1.0

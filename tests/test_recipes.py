@@ -156,3 +156,58 @@ def test_label_noise_is_a_recipe_field_that_leaves_other_keys_alone():
     assert "label_noise" not in RECIPES["fcn-fmnist"].to_dict()   # default: out of the key
     with pytest.raises(LsbookError, match="label_noise must be in"):
         RECIPES["fcn-fmnist"].replace(label_noise=1.0)
+
+
+# --- the replication's FCN choices, as options (the Fashion-MNIST offset ablation) ---------------------------
+
+def test_the_replications_bias_init_draws_biases_like_the_weights():
+    import torch
+
+    from lsbook.models import build
+
+    torch.manual_seed(0)
+    ours = build("fcn", 10, hidden=300, init="std", init_scale=0.03)
+    torch.manual_seed(0)
+    theirs = build("fcn", 10, hidden=300, init="std", init_scale=0.03, bias_init="normal")
+    assert all(float(layer.bias.detach().abs().sum()) == 0 for layer in (ours.fc1, ours.fc2, ours.head))
+    assert abs(float(theirs.fc1.bias.detach().std()) - 0.03) < 0.005 and torch.equal(ours.fc1.weight, theirs.fc1.weight)
+    with pytest.raises(LsbookError, match="bias_init"):
+        build("fcn", 10, bias_init="uniform")
+
+
+def test_the_per_epoch_schedule_lowers_the_lr_once_an_epoch():
+    from lsbook.schedule import schedule_of
+
+    per_step = schedule_of(RECIPES["fcn-fmnist-full"])
+    per_epoch = schedule_of(RECIPES["fcn-fmnist-full-epochlr"])
+    spe = per_epoch.steps_per_epoch
+    assert per_epoch.factor(0) == per_epoch.factor(spe - 1) == 1.0
+    assert per_epoch.factor(spe) == pytest.approx(1 - 1 / 100) and per_epoch.factor(99 * spe) == pytest.approx(0.01)
+    assert per_step.factor(spe - 1) < 1.0                      # ours falls within the epoch
+
+
+def test_rounded_shifts_make_the_end_offsets_half_as_likely():
+    import torch
+
+    from lsbook.data.augment import make_transforms
+
+    transforms = dataclasses.replace(make_transforms("fashion-mnist"), shift_rounded=True)
+    image = torch.zeros((20_000, 1, 28, 28), dtype=torch.uint8)
+    image[:, :, 14, 14] = 255                                   # one bright pixel in the middle
+    shifted = transforms.train(image, torch.Generator().manual_seed(0))
+    rows = shifted[:, 0].amax(dim=2).argmax(dim=1) - 14         # where the pixel went, per image
+    share = torch.bincount(rows + 2, minlength=5).double() / len(rows)
+    assert torch.allclose(share, torch.tensor([1 / 8, 1 / 4, 1 / 4, 1 / 4, 1 / 8], dtype=torch.double), atol=0.01)
+    uniform = make_transforms("fashion-mnist").train(image, torch.Generator().manual_seed(0))
+    rows = uniform[:, 0].amax(dim=2).argmax(dim=1) - 14
+    assert torch.allclose(torch.bincount(rows + 2, minlength=5).double() / len(rows),
+                          torch.full((5,), 0.2, dtype=torch.double), atol=0.01)
+
+
+def test_the_ablation_recipes_change_only_their_choice():
+    base = RECIPES["fcn-fmnist-full"].to_dict()
+    for name, changed in (("fcn-fmnist-full-biasinit", {"model_kwargs"}), ("fcn-fmnist-full-epochlr", {"schedule"}),
+                          ("fcn-fmnist-full-roundshift", {"shift_distribution"}),
+                          ("fcn-fmnist-full-replication", {"model_kwargs", "schedule", "shift_distribution"})):
+        fields = RECIPES[name].to_dict()
+        assert {k for k in set(base) | set(fields) if base.get(k) != fields.get(k)} == changed | {"name"}, name

@@ -107,6 +107,8 @@ class Transforms:
     mean: tuple[float, ...] | None       # per-channel standardisation (pixels in [0, 1]); None: x/255
     std: tuple[float, ...] | None
     shift: int = 0                       # MNIST family: random shift of up to ±shift px
+    shift_rounded: bool = False          # False: the 2·shift+1 offsets per axis equally likely; True:
+    #                                      round(U(−shift, shift)), the end offsets half as likely
     crop: int = 0                        # random crop size (train) / centre crop (eval); 0: none
     pad: int = 0                         # zero padding before the random crop (CIFAR-100)
     flip: bool = False                   # random horizontal flip with probability 1/2
@@ -129,7 +131,11 @@ class Transforms:
         if self.shift:
             span = 2 * self.shift + 1                                   # 25 centerings for ±2 px
             padded = F.pad(images, (self.shift,) * 4)
-            top, left = _integers(generator, batch, span), _integers(generator, batch, span)
+            if self.shift_rounded:  # offsets round(U(−s, s)) + s in [0, 2s], as the replication's code
+                top = torch.round(_uniform(generator, batch, -self.shift, self.shift)).long() + self.shift
+                left = torch.round(_uniform(generator, batch, -self.shift, self.shift)).long() + self.shift
+            else:
+                top, left = _integers(generator, batch, span), _integers(generator, batch, span)
             images = batched_crop(padded, top, left, height, width)
         if self.crop:
             if self.pad:

@@ -16,6 +16,7 @@ from torch import nn
 from lsbook.models.common import check_choice, check_fraction, check_positive_float, check_positive_int
 
 INIT_CHOICES = ("variance", "std")
+BIAS_INIT_CHOICES = ("zeros", "normal")
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,17 @@ class FCNConfig:
     dropout: float = 0.0       # dropout after each hidden ReLU; 0.5 for the dropout teacher (seed §2.2)
     init: str = "variance"     # "variance": weights ~ N(0, init_scale) as the original paper says;
     #                            "std": weights ~ N(0, init_scale²) as the replication's code did
-    init_scale: float = 0.03   # the 0.03 of the original paper (Section 4 set-up); biases start at 0
+    init_scale: float = 0.03   # the 0.03 of the original paper (Section 4 set-up)
     input_size: int = 784      # 28 × 28 greyscale pixels, flattened
+    bias_init: str = "zeros"   # "zeros" (ours); "normal": biases drawn like the weights, as the
+    #                            replication's code did
 
     def __post_init__(self) -> None:
         check_positive_int(self.num_classes, "num_classes", minimum=2)
         check_positive_int(self.hidden, "hidden")
         check_fraction(self.dropout, "dropout")
         check_choice(self.init, INIT_CHOICES, "init")
+        check_choice(self.bias_init, BIAS_INIT_CHOICES, "bias_init")
         check_positive_float(self.init_scale, "init_scale")
         check_positive_int(self.input_size, "input_size")
 
@@ -55,10 +59,14 @@ class FCN(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Gaussian weights (variance or std ``init_scale``, see FCNConfig.init), zero biases."""
+        """Gaussian weights (variance or std ``init_scale``, see FCNConfig.init); zero biases, or (bias_init
+        "normal") biases from the weights' Gaussian, each drawn right after its layer's weights."""
         for layer in (self.fc1, self.fc2, self.head):
             nn.init.normal_(layer.weight, mean=0.0, std=self.config.weight_std)
-            nn.init.zeros_(layer.bias)
+            if self.config.bias_init == "normal":
+                nn.init.normal_(layer.bias, mean=0.0, std=self.config.weight_std)
+            else:
+                nn.init.zeros_(layer.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations as the head sees them: post-ReLU (and post-dropout) of fc2.
