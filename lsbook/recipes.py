@@ -277,12 +277,13 @@ def _on_cifar10_jpeg(recipe: Recipe, epochs: int) -> Recipe:
 # The image classifiers on this project's machine (2 cores, no GPU). Every field is the
 # paper recipe's but the dataset, CIFAR-10 as a JPEG re-encode (data/CHECKSUMS.md: not comparable
 # with published CIFAR-10 numbers), and the length. The length is chosen by measurement
-# (bench/bench_conv_epoch.py, bench/README.md "CIFAR-10 (JPEG) schedule"): a ResNet-56 step at batch
-# 128 on 24×24 crops takes 0.18–0.19 s on 2 threads in channels-last layout (2026-12-07, AMD EPYC,
-# AVX-512), an epoch of 352 steps with its evaluation about 72 s, so 40 epochs (14,080 steps, 22 % of
-# the original's 64k) keep a run under an hour, one at a time; AlexNet (0.09 s a step) trains the
-# same 40 epochs (3.6 % of the original's 390k steps) in about 25 minutes. The unsmoothed ResNet must
-# still end overconfident (fitted T >= 1.1), the regime of the original's Figure 3.
+# (bench/bench_conv_epoch.py, bench/README.md "CIFAR-10 (JPEG) schedule"): an isolated ResNet-56 step
+# at batch 128 on 24×24 crops takes 0.18–0.19 s on 2 threads in channels-last layout (2026-12-07, AMD
+# EPYC, AVX-512), which made 40 epochs (14,080 steps, 22 % of the original's 64k) look like 50
+# minutes; the engine's whole epoch turned out 1.4× that (about 100 s: a run is about 70 minutes on a
+# quiet machine). AlexNet trains the same 40 epochs (3.6 % of the original's 390k steps) in about 20
+# minutes. The unsmoothed ResNet ends overconfident (fitted T 1.26, test ECE 0.036 at α = 0, seed 0),
+# the regime of the original's Figure 3.
 CIFAR10_JPEG_STEPS_PER_EPOCH = 352  # ceil(45,000 / 128): the official 50,000 less the 5,000 held out
 CIFAR10_JPEG_EPOCHS = 40
 

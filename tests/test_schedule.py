@@ -123,5 +123,3 @@ def test_estimated_time_follows_steps_pixels_and_evaluation():
     per_step_100 = estimated_seconds(RECIPES["resnet56-cifar100"]) / RECIPES["resnet56-cifar100"].total_steps
     assert per_step_100 > speed.step_seconds * (32 / 24) ** 2
     assert estimated_seconds(RECIPES["transformer-multi30k"]) is None  # no speed measured here
-    # the CPU schedule was chosen so that one run takes under an hour here
-    assert estimated_seconds(resnet) < 3600 and estimated_seconds(RECIPES["alexnet-cifar10-jpeg"]) < 3600
