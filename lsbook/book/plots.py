@@ -114,7 +114,7 @@ def penultimate_rows(records: Sequence, classes: Sequence[int] | None = None, fo
     columns training and test set; ``label`` (e.g. the recipe) starts every panel title."""
     if not records:
         raise LsbookError("penultimate_rows needs at least one record")
-    prefix = f"{label}: " if label else ""
+    prefix = (f"{label}:\n" if len(label) > 30 else f"{label}: ") if label else ""  # a long name gets its own line
     return [[projection_panel(record, split, classes, fold_bias,
                               title=f"{prefix}{'training' if split == 'train' else 'test'} set, "
                                     f"α = {record.config.get('alpha', 0.0):g}")

@@ -100,8 +100,8 @@ def grid_title(grid: RunGrid, short: bool = False) -> str:
     (``short``: the schedule without its steps, for a panel's row label)."""
     dataset, architecture = describe(grid.recipe)
     name, _, schedule = architecture.partition(", ")
-    if short:
-        schedule = schedule.split(" (")[0]
+    if short:  # a panel's row label: the schedule's epochs, the encoding in one word
+        schedule, dataset = schedule.split(" (")[0], dataset.replace(" re-encode", "")
     return f"{name}, {dataset}" + (f", {schedule}" if schedule else "") + f" [{grid.profile}]"
 
 
