@@ -10,7 +10,8 @@ import numpy as np
 
 from lsbook.book.pages import markdown_table
 from lsbook.book.tables import describe, format_spread
-from lsbook.claim_checks.later_work import RECIPES, TEMPERATURE_STUDY, student_accuracy_by_temperature
+from lsbook.claim_checks.later_work import (RECIPES, TEMPERATURE_STUDY, correct_predictions,
+                                            student_accuracy_by_temperature)
 from lsbook.experiments.distillation_grid import SETUPS
 from lsbook.claim_checks.reading import SMOOTHED, Context, Grid, with_variants
 from lsbook.selective import aurc, choose_p, excess_aurc, msp_confidence, normalised_max_logit, risk_coverage
@@ -31,10 +32,6 @@ def _confidences(record) -> dict[str, np.ndarray]:
     return {"softmax": msp_confidence(logits), f"normalised max logit (p = {p})": normalised_max_logit(logits, p)}
 
 
-def _correct(record) -> np.ndarray:
-    return np.asarray(record.arrays["test_logits"]).argmax(axis=1) == np.asarray(record.arrays["test_labels"])
-
-
 def selective_table(grids: list[Grid]) -> str:
     """Per recipe and α, mean ± sd over seeds: accuracy, AURC and E-AURC by softmax and by the
     normalised max logit, and test ECE at T = 1 and at the temperature fitted on validation."""
@@ -47,7 +44,7 @@ def selective_table(grids: list[Grid]) -> str:
             records = grid.at(alpha)
             measured = {"aurc": [], "aurc_n": [], "e": [], "e_n": []}
             for record in records:
-                correct = _correct(record)
+                correct = correct_predictions(record)
                 softmax, normalised = _confidences(record).values()
                 measured["aurc"].append(aurc(softmax, correct))
                 measured["aurc_n"].append(aurc(normalised, correct))
@@ -72,7 +69,7 @@ def risk_coverage_panels(grids: list[Grid]) -> dict[str, dict[str, tuple]]:
         curves = {}
         for alpha in ALPHAS:
             record = grid.records[(alpha, seed)]
-            correct = _correct(record)
+            correct = correct_predictions(record)
             for name, confidence in _confidences(record).items():
                 curves[f"α = {alpha:g}, {name}"] = risk_coverage(confidence, correct)
         panels[f"{architecture.split(', ')[0]}, {dataset} [{grid.profile}, seed {seed}]"] = curves

@@ -38,19 +38,20 @@ WANG_21 = "Wang, Feng & Zhang (NeurIPS 2021)"
 RECIPES = ("fcn-mnist", "fcn-fmnist", "alexnet-cifar10", "resnet56-cifar10")
 
 
-def _correct(record: Record) -> np.ndarray:
+def correct_predictions(record: Record) -> np.ndarray:
+    """Whether each stored test prediction (argmax of the logits) is right."""
     return np.asarray(record.arrays["test_logits"]).argmax(axis=1) == np.asarray(record.arrays["test_labels"])
 
 
 def msp_aurc(record: Record) -> Statistic:
     """AURC (%) of resampled test examples, ranked by maximum softmax probability."""
-    return aurc_statistic(msp_confidence(record.arrays["test_logits"]), _correct(record))
+    return aurc_statistic(msp_confidence(record.arrays["test_logits"]), correct_predictions(record))
 
 
 def normalised_aurc(record: Record) -> Statistic:
     """AURC (%) ranked by the normalised max logit, its p chosen on the run's validation split."""
     p = choose_p(record.arrays["val_logits"], record.arrays["val_labels"])
-    return aurc_statistic(normalised_max_logit(record.arrays["test_logits"], p), _correct(record))
+    return aurc_statistic(normalised_max_logit(record.arrays["test_logits"], p), correct_predictions(record))
 
 
 def scaled_ece(record: Record) -> Statistic:
