@@ -25,6 +25,32 @@ def spread_to_distance_ratio(features, labels, weights=None) -> np.ndarray | flo
     ``weights`` None (every example once: returns a float) or (R, M) counts per resample (returns R
     ratios). Centroids and means are weighted.
     """
+    spread, between, single = _geometry(features, labels, weights)
+    distance = np.mean(between, axis=0)
+    if np.any(distance <= 0):
+        raise LsbookError("the class centroids coincide, so the ratio is undefined")
+    ratio = spread / distance
+    return float(ratio[0]) if single else ratio
+
+
+def distance_spread(features, labels, weights=None) -> np.ndarray | float:
+    """How unequal the distances between the class centroids are: their standard deviation over their
+    mean (0: every pair of classes equally far apart, as the original's Figure 1 draws the templates
+    under label smoothing). Scale-free; arguments and return as :func:`spread_to_distance_ratio`."""
+    _, between, single = _geometry(features, labels, weights)
+    between = np.asarray(between)                      # (pairs, R)
+    if between.shape[0] < 2:
+        raise LsbookError("labels must name at least three classes to compare distances between centroids")
+    mean = between.mean(axis=0)
+    if np.any(mean <= 0):
+        raise LsbookError("the class centroids coincide, so the spread of their distances is undefined")
+    spread = between.std(axis=0) / mean
+    return float(spread[0]) if single else spread
+
+
+def _geometry(features, labels, weights) -> tuple[np.ndarray, list[np.ndarray], bool]:
+    """(weighted mean distance to the own centroid (R,), distances between each pair of centroids
+    [(R,), ...], whether weights were None), everything through the Gram matrix of the examples."""
     x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels)
     if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
@@ -52,17 +78,12 @@ def spread_to_distance_ratio(features, labels, weights=None) -> np.ndarray | flo
         centroid_norm[c] = (dots * wc).sum(axis=1) / nc
         distance = np.sqrt(np.maximum(norms[None, :] - 2 * dots + centroid_norm[c][:, None], 0.0))
         spread_sum += (distance * wc).sum(axis=1)
-    spread = spread_sum / w.sum(axis=1)
     between = []
     for i, a in enumerate(classes):
         for b in classes[i + 1:]:
             cross = (centroid_dot[a] * per_class_weight[b]).sum(axis=1) / per_class_weight[b].sum(axis=1)
             between.append(np.sqrt(np.maximum(centroid_norm[a] + centroid_norm[b] - 2 * cross, 0.0)))
-    distance = np.mean(between, axis=0)
-    if np.any(distance <= 0):
-        raise LsbookError("the class centroids coincide, so the ratio is undefined")
-    ratio = spread / distance
-    return float(ratio[0]) if single else ratio
+    return spread_sum / w.sum(axis=1), between, single
 
 
 def pair_spread(features, labels, a, b) -> float:

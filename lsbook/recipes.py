@@ -426,6 +426,27 @@ def variants_of(recipe: str) -> list[str]:
     return [name for name, of in VARIANT_OF.items() if of == recipe]
 
 
+# How the book names each architecture.
+ARCHITECTURE_TITLES = {
+    "fcn": "FCN", "alexnet": "AlexNet", "resnet56": "ResNet-56", "resnet34": "ResNet-34",
+    "resnet50": "ResNet-50", "transformer": "Transformer",
+}
+
+
+def recipe_title(recipe: str) -> str:
+    """"ResNet-56 on CIFAR-10 (JPEG re-encode), 40 epochs (14,080 of the original's 64,000 steps)"."""
+    architecture = ARCHITECTURE_TITLES.get(RECIPES[recipe].model, RECIPES[recipe].model)
+    schedule = schedule_text(recipe)
+    return f"{architecture} on {dataset_title(recipe)}" + (f", {schedule}" if schedule else "")
+
+
+def dataset_title(recipe: str) -> str:
+    """How the book names the dataset ``recipe`` trains on, e.g. "CIFAR-10 (JPEG re-encode)"."""
+    from lsbook.data.registry import get_dataset  # lazy: the lsbook.data package imports torch
+
+    return get_dataset(RECIPES[recipe].dataset).title
+
+
 def schedule_text(recipe: str) -> str:
     """How a variant's length compares with its paper recipe's, e.g. "40 epochs (14,080 of the
     original's 64,000 steps)"; "" for the papers' own recipes."""

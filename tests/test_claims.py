@@ -12,6 +12,7 @@ import pytest
 
 from lsbook import claims, cli
 from lsbook.book import scope
+from lsbook.runs import why_not_run
 from lsbook.calibration import expected_calibration_error, fit_temperature, reliability_bins
 from lsbook.claims import (CONFIRMED, CONTRADICTED, INCONCLUSIVE, NOT_RUN, Direction, decide,
                            ledger)
@@ -325,15 +326,15 @@ def test_not_run_reasons_name_data_gpu_time_or_untrained(monkeypatch):
     import lsbook.data.roots as roots
 
     monkeypatch.setattr(roots, "locate", lambda name, root=None: None)
-    assert scope.why_not_run("alexnet-cifar10", "cpu").startswith("data not reachable on this machine: CIFAR-10")
+    assert why_not_run("alexnet-cifar10", "cpu").startswith("data not reachable on this machine: CIFAR-10")
     monkeypatch.setattr(roots, "locate", lambda name, root=None: Path("/data"))
-    assert scope.why_not_run("resnet56-cifar100", "paper").startswith("GPU time: CIFAR-100 is here")
-    assert scope.why_not_run("transformer-multi30k", "paper").startswith("GPU time")
-    assert scope.why_not_run("transformer-multi30k-small", "paper").startswith("not trained yet")
-    assert scope.why_not_run("fcn-mnist", "paper").startswith("not trained yet: MNIST is here")
-    assert scope.why_not_run("fcn-fmnist-student", "cpu").startswith("not trained yet")
+    assert why_not_run("resnet56-cifar100", "paper").startswith("GPU time: CIFAR-100 is here")
+    assert why_not_run("transformer-multi30k", "paper").startswith("GPU time")
+    assert why_not_run("transformer-multi30k-small", "paper").startswith("not trained yet")
+    assert why_not_run("fcn-mnist", "paper").startswith("not trained yet: MNIST is here")
+    assert why_not_run("fcn-fmnist-student", "cpu").startswith("not trained yet")
     monkeypatch.setattr("lsbook.profiles._dataset_on_disk", lambda name: False)
-    assert "synthetic stand-in images for CIFAR-10" in scope.why_not_run("alexnet-cifar10", "smoke")
+    assert "synthetic stand-in images for CIFAR-10" in why_not_run("alexnet-cifar10", "smoke")
 
 
 def test_scope_names_every_combination_and_why_it_shows_published_numbers(tmp_path, only_fashion_mnist_here):
@@ -433,8 +434,13 @@ def put_translation(store: Store, recipe: str, alpha: float, seed: int, profile:
               "test_bins_fitted_confidence": confidence[0], "test_bins_fitted_accuracy": confidence[0]}
     if per_sentence:
         arrays.update(test_sentence_bleu_stats=stats, test_sentence_nll=nll, test_sentence_tokens=tokens)
+    temperatures = [0.8, 1.0, 1.2, 1.4]
+    optimum = 1.4 - alpha                                     # the ECE-optimal T falls with α
     metrics = {"test_bleu": bleu_from_statistics(stats), "test_nll": float(nll.sum() / tokens.sum()),
-               "val_ece": 0.05, "val_temperature": 1.2}
+               "val_ece": 0.05, "val_temperature": 1.2, "test_nll_at_val_temperature": float(nll.sum() / tokens.sum()),
+               "curves": {"temperatures": temperatures,
+                          "val": {"ece": [abs(t - optimum) for t in temperatures]},
+                          "test": {"nll": [2.0 + 0.3 * alpha + (t - 1) ** 2 for t in temperatures]}}}
     return store.put(Record(key=plan.key, config=plan.as_dict(), metrics=metrics, provenance={}, arrays=arrays))
 
 
@@ -621,8 +627,8 @@ def test_an_equivalence_its_interval_can_never_confirm_says_so():
 
 
 def test_hard_labels_win_names_the_temperatures_where_the_alpha_0_nll_is_lower():
-    from lsbook.claim_checks.reading import Grid
-    from lsbook.claim_checks.studies import hard_labels_win
+    from lsbook.claims.arms import Grid
+    from lsbook.claims.measures import hard_labels_win
 
     def record(nll):
         return Record(key="k", config={}, metrics={"curves": {"temperatures": [0.5, 1.0, 1.5, 2.0],
@@ -630,5 +636,5 @@ def test_hard_labels_win_names_the_temperatures_where_the_alpha_0_nll_is_lower()
 
     grid = Grid("transformer-multi30k-small", "paper", [0], [0.0, 0.1],
                 {(0.0, 0): record([3.0, 2.0, 1.9, 2.1]), (0.1, 0): record([2.5, 1.9, 2.0, 2.2])})
-    assert hard_labels_win(grid) == ("hard labels give the lower test NLL at 2 of the 4 temperatures 0.5–2, "
+    assert hard_labels_win(grid, 0.1) == ("hard labels give the lower test NLL at 2 of the 4 temperatures 0.5–2, "
                                      "from T = 1.5 to 2")

@@ -1,7 +1,8 @@
 """The tables and figures of "What later work claims, tested here", read from the stored runs (never trains).
 
-The runs are those the ledger's later-work rows read (lsbook.claim_checks.later_work): for each
-classification recipe, the first considered profile whose seeds have α = 0 and α = 0.1.
+The runs are those the ledger's later-work rows read (the subjects of the claim table's
+"sc-degrades" row, lsbook.claims.table): for each classification recipe, the first considered
+profile whose seeds have α = 0 and α = 0.1.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import numpy as np
 
 from lsbook.book.pages import markdown_table
 from lsbook.book.tables import describe, format_spread
-from lsbook.claim_checks.later_work import (RECIPES, TEMPERATURE_STUDY, correct_predictions,
-                                            student_accuracy_by_temperature)
+from lsbook.claims import claim
+from lsbook.claims.arms import Context, Grid, alpha_arms, correct_predictions
+from lsbook.claims.measures import TEMPERATURE_STUDY, student_accuracy_by_temperature, subjects
+from lsbook.claims.table import SMOOTHED
 from lsbook.experiments.distillation_grid import SETUPS
-from lsbook.claim_checks.reading import SMOOTHED, Context, Grid, with_variants
 from lsbook.selective import aurc, choose_p, excess_aurc, msp_confidence, normalised_max_logit, risk_coverage
 
 ALPHAS = (0.0, SMOOTHED)
@@ -21,8 +23,8 @@ ALPHAS = (0.0, SMOOTHED)
 
 def stored_grids(profile: str | None, store=None) -> list[Grid]:
     """The stored α = 0 and α = 0.1 runs of every recipe the later-work claims read."""
-    context = Context.open(profile, store)
-    grids = [context.grid(recipe, ALPHAS) for recipe in with_variants(RECIPES)]
+    context, selective = Context.open(profile, store), claim("sc-degrades")
+    grids = [alpha_arms(context, selective.runs, subject.recipe, ALPHAS) for subject in subjects(selective)]
     return [grid for grid in grids if grid is not None]
 
 

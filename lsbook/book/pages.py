@@ -13,6 +13,7 @@ import platform
 from typing import Iterable, Sequence
 
 from lsbook.errors import LsbookError
+from lsbook.markdown import markdown_table  # noqa: F401 - the book's tables are made with it
 
 
 def admonition(kind: str, title: str, body: str) -> str:
@@ -52,29 +53,6 @@ def profile_notice(profile: str) -> str:
         "note", "Paper profile",
         "Numbers on this page come from the `paper` profile: the replication's recipes, and the "
         "variants sized for a 2-core CPU where a recipe's name says so (`-jpeg`, `-small`).")
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],
-                   align: str | None = None) -> str:
-    """A pipe table; ``align`` is one character per column among l, c, r (default: l then r)."""
-    header = [str(cell) for cell in header]
-    rows = [[_cell(value) for value in row] for row in rows]
-    for row in rows:
-        if len(row) != len(header):
-            raise LsbookError(f"table row {row} has {len(row)} cells for {len(header)} columns")
-    align = align or ("l" + "r" * (len(header) - 1))
-    rule = {"l": ":--", "c": ":-:", "r": "--:"}
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(rule[a] for a in align) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "–"
-    text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def environment_summary() -> dict[str, str]:
@@ -119,6 +97,18 @@ def provenance_text(records: Sequence[object]) -> str:
             f"hardware {values(hardware)}; "
             f"torch {values(lambda r: r.provenance.get('torch_version'))}; "
             f"code {values(commit)}, engine version {values(lambda r: r.config.get('engine_version'))}.")
+
+
+def ledger_provenance(rows: Sequence[object], store=None) -> str:
+    """Where the claim ledger's numbers come from: the provenance line of every run at the profiles
+    its rows used (:func:`provenance_text`)."""
+    from lsbook.experiments.smoothness import LEGACY_RECIPE
+    from lsbook.store import Store
+
+    profiles = {row.profile for row in rows if row.profile}
+    records = [r for r in (store or Store()).records()
+               if r.config.get("profile") in profiles and r.config.get("recipe") != LEGACY_RECIPE]
+    return provenance_text(records)
 
 
 def missing_data_notice(recipe: str, message: str, published: str = "") -> str:

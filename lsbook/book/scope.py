@@ -7,6 +7,8 @@ and the chapters say the same thing:
 - the data is not reachable on this machine (lsbook.data.roots.locate finds no copy);
 - GPU time: the data is here, but the run is too large for a CPU at that profile (GPU_MODELS);
 - not trained yet: the data is here and the run fits a CPU, it simply has not been run.
+
+The reason itself is lsbook.runs.why_not_run, which the claim ledger shares.
 """
 
 from __future__ import annotations
@@ -17,12 +19,7 @@ from typing import Iterable
 from lsbook import paper
 from lsbook.book.pages import markdown_table
 from lsbook.profiles import considered_profiles
-
-# Models whose `paper`-profile runs take GPU days (hours per run even on a GPU); on a 2-core CPU
-# they are out of reach. The FCNs train at the paper profile on a CPU in about half an hour.
-GPU_MODELS = frozenset({"alexnet", "resnet56", "resnet34", "resnet50", "transformer"})
-# Recipes of those models sized for this CPU at every profile (lsbook.recipes says how).
-CPU_SIZED_RECIPES = frozenset({"transformer-multi30k-small", "resnet56-cifar10-jpeg", "alexnet-cifar10-jpeg"})
+from lsbook.runs import why_not_run
 
 # Rows of the papers that no recipe here reproduces, and why (lsbook.paper.EXTRA_ROWS).
 OUT_OF_SCOPE = {
@@ -31,28 +28,6 @@ OUT_OF_SCOPE = {
     "transformer-wmt14": "out of scope: the original's WMT14 Transformer; the replication (and this book) trains "
                          "on Multi30k instead",
 }
-
-
-def why_not_run(recipe: str, profile: str, command: str | None = None) -> str:
-    """Why the store holds no run of ``recipe`` at ``profile`` (one of the three reasons above);
-    ``command``: what trains the missing runs (default: a sweep of α 0 and 0.1 over three seeds)."""
-    from lsbook.book.tables import ARCHITECTURE_TITLES
-    from lsbook.data.registry import get_dataset
-    from lsbook.data.roots import locate
-    from lsbook.profiles import resolve as resolve_recipe
-
-    resolved = resolve_recipe(recipe, profile)
-    info = get_dataset(resolved.dataset)
-    if not resolved.synthetic_data and locate(info.name) is None:
-        return f"data not reachable on this machine: {info.title} is not here (`{info.fetch_command}`)"
-    if resolved.synthetic_data:
-        return (f"not trained yet: at the {profile} profile this run trains on synthetic stand-in images "
-                f"for {info.title} (`python -m lsbook sweep {recipe} --alphas 0 0.1 --seeds 0 --profile {profile}`)")
-    if profile == "paper" and resolved.model in GPU_MODELS and recipe not in CPU_SIZED_RECIPES:
-        return (f"GPU time: {info.title} is here, but {ARCHITECTURE_TITLES.get(resolved.model, resolved.model)} "
-                "at the paper profile needs a GPU")
-    command = command or f"python -m lsbook sweep {recipe} --alphas 0 0.1 --seeds 0 1 2 --profile {profile}"
-    return f"not trained yet: {info.title} is here and the run fits a CPU (`{command}`)"
 
 
 def _kind(record) -> str:

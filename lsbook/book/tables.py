@@ -18,12 +18,7 @@ from lsbook import paper
 from lsbook.book.gather import RunGrid
 from lsbook.book.pages import markdown_table
 from lsbook.differences import Difference
-
-ARCHITECTURE_TITLES = {
-    "fcn": "FCN", "alexnet": "AlexNet", "resnet56": "ResNet-56", "resnet34": "ResNet-34",
-    "resnet50": "ResNet-50", "transformer": "Transformer",
-}
-
+from lsbook.recipes import ARCHITECTURE_TITLES
 
 def describe(recipe: str) -> tuple[str, str]:
     """(dataset title, architecture title) of a recipe, or of one of the original's extra rows."""

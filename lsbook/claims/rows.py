@@ -1,101 +1,49 @@
-"""The claim ledger: each claim of the two papers as a measurement, a 95 % interval and a verdict.
+"""The claim ledger: every (claim, subject) of the claim table as a row with an estimate, its 95 %
+interval and a verdict, and the ways the ledger is printed.
 
-A row states one claim as a testable sentence, where it is made (paper, section, table or figure),
-the runs that test it (recipe, profile, seeds), the metric and the direction claimed, our estimate
-with its interval (lsbook.intervals: over seeds where there are at least three, else a paired
-bootstrap over test examples, labelled as such), and a verdict reached by DECISION_RULE:
-confirmed, contradicted, inconclusive, or not run here (with the reason from lsbook.book.scope).
-
-Everything is computed from the results store when asked, so a newly stored run can flip a
-verdict and every page that shows the ledger follows. The measurements themselves are in
-lsbook.claim_checks; this module holds the rule, the row and the ways the ledger is printed.
-``python -m lsbook claims [--profile P] [--json]`` prints it.
+Everything is computed from the results store when asked, so a newly stored run can flip a verdict
+and every page that shows the ledger follows; nothing is typed by hand. A ledger is computed once per
+store and code version and kept in a cache file ($LSBOOK_CACHE, else ~/.cache/lsbook), so the pages
+of one build reuse it until a run is stored or the code changes. ``python -m lsbook claims
+[--profile P] [--json]`` prints it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
-from lsbook.book.pages import markdown_table
+from lsbook.claims import measures
+from lsbook.claims.arms import Context, estimate
+from lsbook.claims.table import (CHAPTERS, CLAIMS, CONFIRMED, CONTRADICTED, DECISION_RULE, INCONCLUSIVE, MARGINS,
+                                 NOT_RUN, VERDICTS, Claim, Direction)
 from lsbook.errors import LsbookError
 from lsbook.intervals import BOOTSTRAP_RESAMPLES, CONFIDENCE, MIN_SEEDS, Estimate
-from lsbook.profiles import get_profile
-
-CONFIRMED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = "confirmed", "contradicted", "inconclusive", "not run here"
-VERDICTS: tuple[str, ...] = (CONFIRMED, CONTRADICTED, INCONCLUSIVE, NOT_RUN)
-
-# The chapters of the book, each of which ends with its own rows of the ledger.
-CHAPTERS: dict[str, str] = {
-    "accuracy": "Accuracy (Table 2)",
-    "penultimate": "Penultimate-layer representations (Figure 2)",
-    "calibration": "Implicit model calibration (Table 3)",
-    "transformer": "Transformer: calibration and translation",
-    "distillation": "Knowledge distillation (Table 4, Figures 7 and 8)",
-    "mutual_information": "Mutual information (the original's Figure 6)",
-    "later_work": "What later work claims, tested here",
-}
-
-
-@dataclass(frozen=True)
-class Direction:
-    """What a claim says about the measured difference: its sign, or a bound with a margin."""
-
-    kind: str            # "increase" | "decrease" | "not_worse" | "equivalent"
-    margin: float = 0.0  # in the metric's unit; used by not_worse and equivalent
-
-    def __post_init__(self) -> None:
-        if self.kind not in DECISION_RULE:
-            raise LsbookError(f"direction kind must be one of {', '.join(DECISION_RULE)}, got {self.kind!r}")
-        if not (self.margin >= 0.0) or not math.isfinite(self.margin):
-            raise LsbookError(f"margin must be a finite number >= 0, got {self.margin!r}")
-
-    def text(self, unit: str = "") -> str:
-        """The claimed direction in a few characters, e.g. "> 0" or "≥ −0.1 points"."""
-        suffix = f" {unit}" if unit else ""
-        return {"increase": "> 0", "decrease": "< 0",
-                "not_worse": f"≥ −{self.margin:g}{suffix}",
-                "equivalent": f"within ±{self.margin:g}{suffix}"}[self.kind]
-
-
-# The rule from an estimate and its 95 % interval [low, high] to a verdict, per kind of claim.
-DECISION_RULE: dict[str, str] = {
-    "increase": "claimed > 0: confirmed if the whole interval lies above 0, contradicted if it lies below 0, "
-                "inconclusive if it contains 0.",
-    "decrease": "claimed < 0: confirmed if the whole interval lies below 0, contradicted if it lies above 0, "
-                "inconclusive if it contains 0.",
-    "not_worse": "claimed 'does not hurt' with a margin m (≥ −m): confirmed if the lower bound is ≥ −m, "
-                 "contradicted if the upper bound is < −m, inconclusive otherwise.",
-    "equivalent": "claimed 'matches' within a margin m (|difference| ≤ m): confirmed if the interval lies inside "
-                  "[−m, m], contradicted if it lies entirely outside it, inconclusive otherwise.",
-}
-
-# The margins of the claims that have one, with the reason for their size (units as in the rows).
-MARGINS: dict[str, tuple[float, str]] = {
-    "accuracy": (0.1, "accuracy points: 'keeps the accuracy' tolerates a loss of at most 0.1 points, about the "
-                      "largest seed-to-seed standard deviation of our Fashion-MNIST FCN at the paper profile"),
-    "ece": (0.01, "ECE: 'as well as temperature scaling' tolerates 0.01, about the median ECE that temperature "
-                  "scaling leaves for the image classifiers of the replication's Table 3"),
-    "replication offset": (0.2, "accuracy points: 'matches the replication' tolerates 0.2 points, twice our "
-                                "seed-to-seed spread, because the replication's number is one run"),
-}
+from lsbook.markdown import markdown_table
+from lsbook.profiles import get_profile, resolve_profile
 
 INTERVAL_RULE = (
     f"Intervals are {int(100 * CONFIDENCE)} %. With at least {MIN_SEEDS} seeds that have every arm of a claim, the "
     "interval is the t-interval of the mean per-seed difference (it captures how much training runs differ). "
     f"With fewer seeds it is a paired percentile bootstrap over the test examples ({BOOTSTRAP_RESAMPLES} resamples, "
     "fixed seed), labelled as such: it says how much the number would move on another test set, not on another "
-    "training run, so it is narrower than a seed interval would be; the Transformer's BLEU and NLL are "
-    "resampled by test sentence, its token ECE by token from the stored reliability bins. Runs that keep "
-    "no per-example numbers (the mutual-information curves) get no interval below three seeds, and their "
-    "claims stay inconclusive. Every summary says which kind of evidence a verdict rests on: an interval "
+    "training run, so it is narrower than a seed interval would be. The Transformer's BLEU and NLL are resampled by "
+    "test sentence from the per-sentence scores its runs keep, and its token ECE by token from the stored "
+    "reliability bins. Numbers that a run keeps only as one value (the mutual-information curves, a fitted "
+    "temperature, the NLL at the fitted temperature) get no interval below three seeds, and their claims stay "
+    "inconclusive. Every summary says which kind of evidence a verdict rests on: an interval "
     f"over ≥ {MIN_SEEDS} seeds, or one or two runs. A claim whose runs are not in the store is not run here, "
-    "with the reason: the data is "
-    "not reachable on this machine, the runs need GPU time, or they are not trained yet. Runs of the `cpu` "
-    "and `smoke` profiles, a few epochs long, never yield a verdict: their rows show the estimate and say so.")
+    "with the reason: the data is not reachable on this machine, the runs need GPU time, or they are not trained "
+    "yet. Runs of the `cpu` and `smoke` profiles, a few epochs long, never yield a verdict: their rows show the "
+    "estimate and say so.")
+
+# How the summaries name the kinds of evidence (LedgerRow.evidence).
+EVIDENCE: dict[str, str] = {"seeds": f"≥ {MIN_SEEDS} seeds", "runs": "1–2 runs"}
 
 
 def decide(estimate: Estimate | None, direction: Direction) -> tuple[str, str]:
@@ -131,7 +79,7 @@ def decide(estimate: Estimate | None, direction: Direction) -> tuple[str, str]:
 
 @dataclass
 class LedgerRow:
-    """One claim tested on one experiment."""
+    """One claim tested on one subject."""
 
     id: str                    # e.g. "accuracy/fcn-fmnist"
     chapter: str               # a key of CHAPTERS
@@ -150,6 +98,7 @@ class LedgerRow:
     verdict: str               # one of VERDICTS
     reason: str                # why this verdict (for "not run here": why not)
     note: str = ""             # context: the arms' own values, the published numbers
+    title: str = ""            # the claim's short name (lsbook.claims.table.Claim.title)
 
     @property
     def evidence(self) -> str:
@@ -169,54 +118,106 @@ class LedgerRow:
         return f"{signed(self.estimate)} [{signed(self.low)}, {signed(self.high)}]"
 
 
-def make_row(*, id: str, chapter: str, claim: str, source: str, experiment: str, metric: str, unit: str,
-             direction: Direction, estimate: Estimate | None = None, profile: str | None = None,
-             seeds: Sequence[int] = (), not_run: str | None = None, note: str = "",
-             no_estimate: str | None = None) -> LedgerRow:
-    """A ledger row with its verdict: ``not_run`` (the reason) when the runs are missing,
-    ``no_estimate`` (the reason) when the runs are there but say nothing about the claim."""
-    if chapter not in CHAPTERS:
-        raise LsbookError(f"chapter must be one of {', '.join(CHAPTERS)}, got {chapter!r}")
-    if not_run is not None:
-        verdict, reason = NOT_RUN, not_run
-    elif no_estimate is not None:
-        verdict, reason = INCONCLUSIVE, no_estimate
-    elif profile is not None and get_profile(profile).no_verdict:  # short runs: the estimate is shown, not judged
-        verdict, reason = INCONCLUSIVE, get_profile(profile).no_verdict
-    else:
-        verdict, reason = decide(estimate, direction)
-    return LedgerRow(id=id, chapter=chapter, claim=claim, source=source, experiment=experiment,
-                     profile=profile, seeds=[int(s) for s in seeds], metric=metric, unit=unit,
-                     claimed=direction.text(unit), estimate=None if estimate is None else estimate.value,
-                     low=None if estimate is None else estimate.low, high=None if estimate is None else estimate.high,
-                     interval="–" if estimate is None else estimate.method, verdict=verdict, reason=reason, note=note)
+def _row(ctx: Context, claim: Claim, subject: measures.Subject) -> LedgerRow:
+    """The ledger row of ``claim`` on ``subject``: measured, then decided by DECISION_RULE."""
+    words = measures.fields(claim, subject)
+    result = measures.MEASURES[claim.measure](ctx, claim, subject)
+    recipe = getattr(result, "recipe", "") or subject.recipe
+    what = (f"study `{recipe}`" if claim.chapter == "distillation" or claim.measure == "students_by_temperature"
+            else f"`{recipe}` with the MI probe" if claim.chapter == "mutual_information" else f"`{recipe}`")
+    arms = claim.arms.format(**words)
+    common = dict(id=measures.row_id(claim, subject), chapter=claim.chapter, claim=claim.statement.format(**words),
+                  source=claim.source.format(**words), metric=claim.metric.format(**words), unit=claim.unit,
+                  claimed=claim.direction.text(claim.unit), title=claim.title, note="")
+    if isinstance(result, measures.NotRun):
+        return LedgerRow(**common, experiment=f"{what} [{result.profile}], {arms}", profile=None, seeds=[],
+                         estimate=None, low=None, high=None, interval="–", verdict=NOT_RUN, reason=result.reason)
+    seeds = [int(s) for s in result.seeds]
+    length = f" ({claim.runs.length})" if claim.runs.length else ""
+    experiment = (f"{what} [{result.profile}]{length}, {getattr(result, 'arms', '') or arms}, "
+                  f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}")
+    if isinstance(result, measures.NoEstimate):
+        return LedgerRow(**common, experiment=experiment, profile=result.profile, seeds=seeds, estimate=None,
+                         low=None, high=None, interval="–", verdict=INCONCLUSIVE, reason=result.reason)
+    found = estimate(result)
+    short = get_profile(result.profile).no_verdict   # short runs: the estimate is shown, not judged
+    verdict, reason = (INCONCLUSIVE, short) if short else decide(found, claim.direction)
+    return LedgerRow(**{**common, "note": result.note}, experiment=experiment, profile=result.profile, seeds=seeds,
+                     estimate=found.value, low=found.low, high=found.high, interval=found.method, verdict=verdict,
+                     reason=reason)
 
 
-# --- The ledger -------------------------------------------------------------------------------------
+def compute(profile: str | None = None, *, store=None) -> list[LedgerRow]:
+    """Every row of the claim table at ``profile``, computed from the store (never trains)."""
+    ctx = Context.open(profile, store)
+    return [_row(ctx, claim, subject) for chapter in CHAPTERS for claim in CLAIMS if claim.chapter == chapter
+            for subject in measures.subjects(claim)]
+
 
 def ledger(profile: str | None = None, *, store=None, chapters: Iterable[str] | None = None) -> list[LedgerRow]:
     """Every claim's row at ``profile`` (None: $LSBOOK_PROFILE, else cpu), from the store; never trains.
 
     A `cpu` ledger uses the committed `paper` runs where they exist (lsbook.profiles.considered_profiles).
-    ``chapters``: only these chapters' claims (keys of CHAPTERS).
+    ``chapters``: only these chapters' claims (keys of CHAPTERS). Computed once per store and code
+    version (:func:`cached`).
     """
-    from lsbook.claim_checks import FAMILIES, Context
-
     chosen = list(CHAPTERS) if chapters is None else list(chapters)
     for name in chosen:
         if name not in CHAPTERS:
             raise LsbookError(f"chapter must be one of {', '.join(CHAPTERS)}, got {name!r}")
-    context = Context.open(profile, store)
-    rows: list[LedgerRow] = []
-    for chapter, family in FAMILIES:
-        if chapter in chosen:
-            rows.extend(family(context))
+    return [row for row in cached(profile, store=store) if row.chapter in chosen]
+
+
+# --- Computed once, reused until the store or the code changes -------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def cache_folder() -> Path:
+    """Where computed ledgers are kept: $LSBOOK_CACHE/ledger, else ~/.cache/lsbook/ledger."""
+    return Path(os.environ.get("LSBOOK_CACHE") or Path.home() / ".cache" / "lsbook") / "ledger"
+
+
+def fingerprint(profile: str, store) -> str:
+    """A hash of what a ledger depends on: the profile, every file of the store (name, size, time),
+    the package's source files and which datasets this machine has."""
+    from lsbook.data import DATASETS, roots   # lazy: the lsbook.data package imports torch
+    from lsbook.store import Store
+
+    store = store or Store()
+    digest = hashlib.sha256(f"{profile}\n{Path(store.root).resolve()}\n".encode())
+    for root in (Path(store.root), PACKAGE):
+        if root.is_dir():
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and (root != PACKAGE or path.suffix == ".py"):
+                    stat = path.stat()
+                    digest.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    for name in sorted(DATASETS):
+        digest.update(f"{name}:{roots.locate(name)}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def cached(profile: str | None = None, *, store=None) -> list[LedgerRow]:
+    """The whole ledger at ``profile``: read from the cache if this store and code computed it before,
+    else computed now and written there (atomically; a cache that cannot be written is skipped)."""
+    profile = resolve_profile(profile)
+    path = cache_folder() / f"{profile}-{fingerprint(profile, store)}.json"
+    try:
+        return [LedgerRow(**row) for row in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        pass
+    rows = compute(profile, store=store)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps([asdict(row) for row in rows], ensure_ascii=False, allow_nan=False))
+        os.replace(partial, path)
+    except OSError:
+        pass
     return rows
 
 
-# How the summaries name the kinds of evidence (LedgerRow.evidence).
-EVIDENCE: dict[str, str] = {"seeds": f"≥ {MIN_SEEDS} seeds", "runs": "1–2 runs"}
-
+# --- Printing ----------------------------------------------------------------------------------------------------
 
 def verdict_counts(rows: Iterable[LedgerRow]) -> dict[str, int]:
     """How many rows have each verdict (every verdict listed, zeros included)."""
@@ -266,7 +267,7 @@ def headline_markdown(rows: Sequence[LedgerRow]) -> str:
         return [row_title(r) for r in rows if r.verdict == verdict and r.evidence == kind]
 
     sentences = []
-    for kind, label in EVIDENCE.items():
+    for kind in EVIDENCE:
         found = {verdict: names(verdict, kind) for verdict in (CONFIRMED, CONTRADICTED)}
         if not any(found.values()):
             continue
@@ -281,19 +282,6 @@ def headline_markdown(rows: Sequence[LedgerRow]) -> str:
     return "\n\n".join(sentences)
 
 
-def provenance(rows: Sequence[LedgerRow], store=None) -> str:
-    """Where the ledger's numbers come from: the provenance line of every run at the profiles its
-    rows used (lsbook.book.pages.provenance_text)."""
-    from lsbook.book.pages import provenance_text
-    from lsbook.experiments.smoothness import LEGACY_RECIPE
-    from lsbook.store import Store
-
-    profiles = {row.profile for row in rows if row.profile}
-    records = [r for r in (store or Store()).records()
-               if r.config.get("profile") in profiles and r.config.get("recipe") != LEGACY_RECIPE]
-    return provenance_text(records)
-
-
 def rule_markdown() -> str:
     """The decision rule, the margins and how intervals are made, as Markdown (the book prints it)."""
     lines = [f"- **{kind.replace('_', ' ')}**: {text}" for kind, text in DECISION_RULE.items()]
@@ -301,30 +289,16 @@ def rule_markdown() -> str:
     return "\n".join(lines) + "\n\n" + INTERVAL_RULE
 
 
-# Short names of the claims (the part of a row id before "/"), for the summary table.
-CLAIM_TITLES: dict[str, str] = {
-    "accuracy-up": "raises accuracy", "accuracy": "keeps accuracy", "exception": "exception: accuracy falls",
-    "holdout-gain": "hold-out images raise accuracy", "holdout-offset": "hold-out explains our offset",
-    "offset-replication": "the replication's code choices explain it",
-    "clusters-plane": "tighter clusters (template plane)", "clusters-full": "tighter clusters (whole layer)",
-    "ece-lower": "lowers ECE", "ece-like-T": "ECE as low as temperature scaling",
-    "ece-raised": "raises ECE of a calibrated network",
-    "tr-bleu": "raises BLEU", "tr-nll": "worsens NLL", "tr-nll-fitted": "worsens NLL at the fitted T", "tr-ece-lower": "lowers token ECE",
-    "tr-ece-like-T": "token ECE as low as temperature scaling",
-    "kd-teacher": "smoothed teacher errs less", "kd-student": "its student errs more",
-    "kd-m3-m2": "M3 above M2", "kd-m4-m3": "M4 below M3", "mi-fall": "MI lower late in training",
-    "sc-degrades": "degrades selective classification", "sc-lognorm": "logit normalisation recovers it",
-    "calibratability": "harder to calibrate by temperature", "ls-similar": "erases similar classes' information",
-    "noise": "helps under label noise", "kd-t1": "smoothed teacher fine at T = 1",
-    "kd-hight": "smoothed teacher worse at larger T",
-}
-
-
 def row_title(row: LedgerRow) -> str:
     """"keeps accuracy: `fcn-fmnist`" — the claim's short name and what it is tested on."""
     family, _, subject = row.id.partition("/")
-    title = CLAIM_TITLES.get(family, family)
+    title = row.title or family
     return f"{title}: `{subject}`" if subject else title
+
+
+def _md(text: str) -> str:
+    """``text`` safe inside Markdown emphasis (α* would open one)."""
+    return text.replace("*", "\\*")
 
 
 def _estimate_cell(row: LedgerRow, unit: bool = True) -> str:
@@ -334,9 +308,9 @@ def _estimate_cell(row: LedgerRow, unit: bool = True) -> str:
 
 
 def ledger_markdown(rows: Sequence[LedgerRow]) -> str:
-    """The ledger's summary table (short cells, so that it fits a page): claim, the runs' profile and
-    seeds, estimate with its 95 % interval, the claimed direction (with the unit) and the verdict.
-    ledger_details gives each row in full."""
+    """The ledger's summary table (short cells, so that it fits a page, the verdict second so that a
+    phone shows it): claim, verdict, evidence, the runs' profile and seeds, estimate with its 95 %
+    interval and the claimed direction. ledger_details gives each row in full."""
     table_rows = []
     for row in rows:
         runs = "–" if row.profile is None else f"{row.profile} {','.join(map(str, row.seeds))}"
@@ -363,11 +337,10 @@ def ledger_details(rows: Sequence[LedgerRow]) -> str:
     missing = [row for row in rows if row.verdict == NOT_RUN]
     parts = []
     for row in measured:
-        estimate = _estimate_cell(row)
-        parts.append(f"- **{row_title(row)} — {row.verdict}** ({row.reason}). {row.claim} "
-                     f"*Source:* {row.source}. *Runs:* {row.experiment}. *Measured:* {row.metric}; claimed "
-                     f"{row.claimed}; estimate {estimate}; interval: {row.interval}."
-                     + (f" *Context:* {row.note}." if row.note else ""))
+        parts.append(f"- **{row_title(row)} — {row.verdict}** ({row.reason}). {_md(row.claim)} "
+                     f"*Source:* {row.source}. *Runs:* {row.experiment}. *Measured:* {_md(row.metric)}; claimed "
+                     f"{row.claimed}; estimate {_estimate_cell(row)}; interval: {row.interval}."
+                     + (f" *Context:* {_md(row.note)}." if row.note else ""))
     if missing:
         parts.append("- **Not run here:** " + "; ".join(f"{row_title(row)} ({row.reason})" for row in missing) + ".")
     return "\n".join(parts) + "\n"
@@ -431,11 +404,12 @@ def verdict_sentences(ids: Sequence[str], profile: str | None = None, *, chapter
         row = by_id.get(claim_id)
         if row is None:
             raise LsbookError(f"claim id {claim_id!r} is not in the ledger; known: {', '.join(sorted(by_id))}")
-        if row.verdict == "not run here":
-            sentences.append(f"*{row.claim}* — **not run here**: {row.reason}.")
+        if row.verdict == NOT_RUN:
+            sentences.append(f"*{_md(row.claim)}* — **not run here**: {row.reason}.")
             continue
         unit = f" {row.unit}" if row.unit else ""
-        sentences.append(f"*{row.claim}* — **{row.verdict}** ({row.metric}: {row.estimate_text()}{unit}, "
+        sentences.append(f"*{_md(row.claim)}* — **{row.verdict}** ({_md(row.metric)}: {row.estimate_text()}{unit}, "
                          f"claimed {row.claimed}; {row.interval}; `{row.profile}` runs, seeds "
                          f"{', '.join(map(str, row.seeds))}).")
     return " ".join(sentences)
+
