@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     mutual.add_argument("--keep-model", action="store_true", help="store the final weights too (runs that also teach)")
     mutual.set_defaults(func=cmd_mutual_info)
 
-    claims = commands.add_parser("claims", help="the claim ledger: each claim, our estimate with a 95 % interval, "
+    claims = commands.add_parser("claims", help="the claim ledger: each claim, our estimate with a 95 %% interval, "
                                                 "and its verdict")
     claims.add_argument("--profile", default=None, help="smoke, cpu or paper (default $LSBOOK_PROFILE, else cpu); "
                                                         "cpu also uses the stored paper runs")

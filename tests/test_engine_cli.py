@@ -23,6 +23,18 @@ def stored_keys(tmp_path) -> list[str]:
     return [p.name for p in Store(tmp_path / "results").folders()]
 
 
+def test_every_help_text_formats(capsys):
+    """``--help`` of the program and of every command prints (argparse %-formats help texts: a bare
+    "%" in one breaks ``python -m lsbook --help``)."""
+    parser = lsbook.cli.build_parser()
+    commands = next(a for a in parser._actions if a.choices)  # the subcommands
+    for command in [[]] + [[name] for name in commands.choices]:
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args(command + ["--help"])
+        assert done.value.code == 0
+        assert "usage:" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "fcn-fmnist", "--alpha", "1.0"], "alpha must be in [0, 1)"),
     (["train", "fcn-fmnist", "--alpha", "-0.5"], "alpha must be in [0, 1)"),
