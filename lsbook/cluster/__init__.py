@@ -1,7 +1,7 @@
 """Sweeps on a SLURM cluster through submitit.
 
 A sweep grid (recipe × α × seed × profile, or a distillation study of Section 6) is expanded into
-:class:`GridRun` s (:mod:`.grid`). Each run is looked up in the results store and in the journal of
+:class:`lsbook.sweep.GridRun` s, as for a sweep trained here (:mod:`lsbook.sweep`). Each run is looked up in the results store and in the journal of
 earlier submissions (:mod:`.status`): *stored*, *running* (queued or running in SLURM), *failed*
 (its task raised; the log says why) or *missing*. Missing and failed runs are submitted with
 ``submitit`` as one SLURM job array, one task per run; students wait for their teachers through
@@ -16,7 +16,6 @@ chapter per α with papermill, as array tasks).
 """
 
 from lsbook.cluster.chapter_sweep import ChapterTask, default_chapter_output, run_chapter_sweep
-from lsbook.cluster.grid import GridRun, distillation_grid, expand_grid
 from lsbook.cluster.slurm import (MAX_REQUEUES, SlurmOptions, TrainTask, check_slurm_ready, make_executor,
                                   parse_slurm_time, submit_grid, wait_for)
 from lsbook.cluster.status import (FAILED, MISSING, RUNNING, STORED, Journal, RunStatus, format_status,
@@ -26,7 +25,6 @@ from lsbook.cluster.sweep import (DEFAULT_TIME, EXECUTORS, default_log_dir, leng
 
 __all__ = [
     "ChapterTask", "default_chapter_output", "run_chapter_sweep",
-    "GridRun", "distillation_grid", "expand_grid",
     "MAX_REQUEUES", "SlurmOptions", "TrainTask", "check_slurm_ready", "make_executor", "parse_slurm_time",
     "submit_grid", "wait_for",
     "FAILED", "MISSING", "RUNNING", "STORED", "Journal", "RunStatus", "format_status", "grid_status",

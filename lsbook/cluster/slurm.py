@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsbook.cluster.grid import GridRun
 from lsbook.cluster.status import FAILED, MISSING, RUNNING, Journal, RunStatus, first_line, queued_jobs
 from lsbook.errors import LsbookError
+from lsbook.sweep import GridRun
 
 MAX_REQUEUES = 100  # how often a task may requeue itself after reaching its time limit
 JOB_NAME = "lsbook"
