@@ -21,10 +21,10 @@ from typing import Any
 
 from lsbook import ENGINE_VERSION
 from lsbook.errors import LsbookError
-from lsbook.profiles import PROFILES, resolve
-from lsbook.recipes import Recipe, json_ready
+from lsbook.profiles import PROFILES, resolve, settings_for
+from lsbook.recipes import RECIPES, Recipe, json_ready
 from lsbook.store import Record, config_key
-from lsbook.translation.settings import TranslationSettings, settings_for
+from lsbook.translation.settings import TranslationSettings
 from lsbook.validation import check_alpha, check_choice, check_temperature
 
 DISTILL_LOSSES = ("replication", "original")
@@ -174,8 +174,6 @@ class RunConfig:
 
     def changed_fields(self) -> dict[str, Any]:
         """The recipe fields that differ from the named recipe at this profile (``--epochs``, ...)."""
-        from lsbook.recipes import RECIPES
-
         if self.recipe.name not in RECIPES:
             return {}
         base = resolve(self.recipe.name, self.profile).to_dict()
