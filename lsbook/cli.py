@@ -475,6 +475,6 @@ def cmd_chapter_run(args: argparse.Namespace) -> int:
 
 
 def cmd_chapter_sweep(args: argparse.Namespace) -> int:
-    from lsbook.cluster.chapter_sweep import run_chapter_sweep
+    from lsbook.book.chapter_sweep import run_chapter_sweep
 
     return run_chapter_sweep(args)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from lsbook import cluster
+from lsbook.book.chapter_sweep import ChapterTask, run_chapter_sweep
 from lsbook.cluster import FAILED, MISSING, RUNNING, STORED, Journal
 from lsbook.run_config import RunConfig
 from lsbook.errors import LsbookError
@@ -291,12 +292,12 @@ def chapter_args(*argv: str) -> argparse.Namespace:
 def test_chapter_sweep_is_one_array_task_per_alpha(tmp_path, fake_slurm):
     args = chapter_args("calibration", "--alphas", "0", "0.1", "0.2", "-p", "profile", "paper",
                         "--output-dir", str(tmp_path / "out"), "--executor", "slurm", "--gpus-per-task", "1")
-    assert cluster.run_chapter_sweep(args) == 0
+    assert run_chapter_sweep(args) == 0
     scripts = submitted_scripts(fake_slurm)
     assert len(scripts) == 1 and "#SBATCH --array=0-2%3\n" in scripts[0]
     assert "#SBATCH --job-name=lsbook-calibration\n" in scripts[0]
     assert "#SBATCH --gpus-per-task=1\n" in scripts[0]
-    task = cluster.ChapterTask("calibration", str(tmp_path / "out"), [("profile", "paper")])
+    task = ChapterTask("calibration", str(tmp_path / "out"), [("profile", "paper")])
     assert task.chapter_parameters(0.1) == {"profile": "paper", "alphas": [0.1]}
     assert task.notebook(0.1) == tmp_path / "out" / "calibration-alpha0.1.ipynb"
 
@@ -312,11 +313,11 @@ def test_chapter_sweep_locally_keeps_one_notebook_per_alpha(tmp_path, monkeypatc
     monkeypatch.setattr(lsbook.book.execute, "run_chapter", fake_run_chapter)
     out = tmp_path / "out"
     args = chapter_args("calibration", "--alphas", "0", "0.3", "-p", "profile", "smoke", "--output-dir", str(out))
-    assert cluster.run_chapter_sweep(args) == 0
+    assert run_chapter_sweep(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["calibration-alpha0.3.ipynb", "calibration-alpha0.ipynb"]
     assert (out / "calibration-alpha0.3.ipynb").read_text() == repr({"profile": "smoke", "alphas": [0.3]})
     dry = chapter_args("calibration", "--alphas", "0", "0.5", "--output-dir", str(out), "--dry-run")
-    assert cluster.run_chapter_sweep(dry) == 0
+    assert run_chapter_sweep(dry) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2].startswith("done") and lines[-1].startswith("missing")
 
@@ -330,7 +331,7 @@ def test_chapter_sweep_locally_keeps_one_notebook_per_alpha(tmp_path, monkeypatc
 ])
 def test_chapter_sweep_bad_input_submits_nothing(fake_slurm, argv, message):
     with pytest.raises(LsbookError, match=re.escape(message)):
-        cluster.run_chapter_sweep(chapter_args(*argv))
+        run_chapter_sweep(chapter_args(*argv))
     assert submitted_scripts(fake_slurm) == []
 
 
@@ -419,7 +420,7 @@ def test_slurm_chapter_sweep_keeps_one_notebook_per_alpha(slurm_cluster, tmp_pat
     out = tmp_path / "executed"
     args = chapter_args("label_smoothing", "--alphas", "0", "0.2", "-p", "profile", "smoke",
                         "--output-dir", str(out), "--executor", "slurm", "--time", "10", "--wait")
-    assert cluster.run_chapter_sweep(args) == 0
+    assert run_chapter_sweep(args) == 0
     assert "2 of 2 alpha(s) executed" in capsys.readouterr().out
     notebooks = sorted(out.glob("*.ipynb"))
     assert [p.name for p in notebooks] == ["label_smoothing-alpha0.2.ipynb", "label_smoothing-alpha0.ipynb"]
