@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsbook import ENGINE_VERSION
+from lsbook.data.registry import get_dataset
 from lsbook.errors import LsbookError
 from lsbook.profiles import PROFILES, resolve, settings_for
 from lsbook.recipes import RECIPES, Recipe, json_ready
@@ -192,6 +193,4 @@ class RunConfig:
 
 
 def _dataset(recipe: Recipe):
-    from lsbook.data.registry import get_dataset
-
     return get_dataset(recipe.dataset)

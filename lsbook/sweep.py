@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
+import torch
+
 from lsbook.errors import LsbookError
 from lsbook.experiments.distillation_grid import SETUPS, DistillationSetup
 from lsbook.experiments.distillation_grid import expand_grid as study_grid
@@ -150,8 +152,6 @@ def _first_line(error: BaseException) -> str:
 
 def _start_worker(threads: int) -> None:
     """Each worker process uses its share of the cores."""
-    import torch
-
     torch.set_num_threads(threads)
 
 

@@ -163,10 +163,8 @@ def test_only_lsbook_errors_become_one_line(lsbook_main, monkeypatch, capsys):
 
 
 def test_distill_and_sweep_distillation_are_one_grid_and_one_path(lsbook_main, monkeypatch):
-    import lsbook.cluster.sweep
-
     seen = []
-    monkeypatch.setattr(lsbook.cluster.sweep, "run_sweep", lambda args, specs: seen.append(specs) or 0)
+    monkeypatch.setattr(lsbook.cli, "run_sweep", lambda args, specs: seen.append(specs) or 0)
     common = ["--alphas", "0", "0.3", "--temperatures", "1", "2", "--profile", "smoke", "--seeds", "0", "1"]
     assert lsbook_main(["distill", "fcn-fmnist", *common]) == 0
     assert lsbook_main(["sweep", "fcn-fmnist", "--distillation", *common]) == 0
