@@ -346,10 +346,9 @@ GRID = """
 import json, sys, time
 began = time.perf_counter()
 import lsbook
-from lsbook.cluster.grid import GridRun
 from lsbook.run_config import RunConfig
 from lsbook.store import Store
-from lsbook.sweep import run_locally
+from lsbook.sweep import GridRun, run_locally
 recipe, jobs, runs, epochs, subset, root = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \\
     sys.argv[5], sys.argv[6]
 overrides = {"epochs": epochs, **({"train_subset": int(subset)} if subset != "all" else {})}

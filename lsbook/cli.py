@@ -16,15 +16,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import torch
+
+from lsbook.book.chapter_sweep import run_chapter_sweep
+from lsbook.book.execute import chapter_names, chapter_parameters, chapter_title, parse_parameters, run_chapter
+from lsbook.cluster.sweep import DEFAULT_TIME, length_overrides, run_sweep, specs_from_args
+from lsbook.data.acquire import dataset_status, fetch
+from lsbook.data.registry import DATASETS, get_dataset
+from lsbook.data.roots import data_root
 from lsbook.errors import LsbookError
+from lsbook.experiments.distillation_grid import SETUPS
+from lsbook.experiments.mutual_info import MI_SETUPS, curve, ensure_curve
 from lsbook.profiles import DEFAULT_PROFILE, PROFILES
-from lsbook.validation import check_positive_int
-
-if TYPE_CHECKING:  # pragma: no cover
-    from lsbook.run_config import RunConfig
+from lsbook.run_config import RunConfig
+from lsbook.runs import ensure, run_config
+from lsbook.runtime import pick_device
+from lsbook.schedule import estimated_seconds, schedule_of
+from lsbook.store import Store
+from lsbook.train import find_run
+from lsbook.validation import check_alpha, check_choice, check_positive_int
 
 
 # --- the parser ----------------------------------------------------------------------------------
@@ -53,8 +67,6 @@ def _run_arguments(parser: argparse.ArgumentParser, *, length: bool = True, trai
 
 def _cluster_arguments(parser: argparse.ArgumentParser, *, jobs: bool = True) -> None:
     """Where a grid runs: here (``--jobs`` at once) or as SLURM array tasks, and a dry run."""
-    from lsbook.cluster.sweep import DEFAULT_TIME
-
     group = parser.add_argument_group("where the runs train")
     if jobs:
         group.add_argument("--jobs", type=int, default=1,
@@ -86,10 +98,6 @@ def _distillation_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    from lsbook.data.registry import DATASETS
-    from lsbook.experiments.distillation_grid import SETUPS
-    from lsbook.experiments.mutual_info import MI_SETUPS
-
     parser = argparse.ArgumentParser(prog="python -m lsbook", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -98,12 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = data.add_parser("status", help="list every dataset: present/missing, path, size")
     status.add_argument("--root", default=None, help="data root to inspect (default $LSBOOK_DATA or ~/.cache/lsbook)")
     status.set_defaults(func=cmd_data_status)
-    fetch = data.add_parser("fetch", help="download and verify one dataset into the data root")
-    fetch.add_argument("name", help="dataset: " + ", ".join(DATASETS))
-    fetch.add_argument("--root", default=None, help="data root to write to (default $LSBOOK_DATA or ~/.cache/lsbook)")
-    fetch.add_argument("--force", action="store_true", help="download again even if present")
-    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
-    fetch.set_defaults(func=cmd_data_fetch)
+    fetching = data.add_parser("fetch", help="download and verify one dataset into the data root")
+    fetching.add_argument("name", help="dataset: " + ", ".join(DATASETS))
+    fetching.add_argument("--root", default=None, help="data root to write to (default $LSBOOK_DATA or ~/.cache/lsbook)")
+    fetching.add_argument("--force", action="store_true", help="download again even if present")
+    fetching.add_argument("--quiet", action="store_true", help="no progress bars")
+    fetching.set_defaults(func=cmd_data_fetch)
 
     plan = commands.add_parser("plan", help="what a run would train (configuration, key, steps); trains nothing",
                                description="Resolve a run's configuration and key and print its training "
@@ -159,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     mutual.add_argument("--keep-model", action="store_true", help="store the final weights too (runs that also teach)")
     mutual.set_defaults(func=cmd_mutual_info)
 
-    claims = commands.add_parser("claims", help="the claim ledger: each claim, our estimate with a 95 % interval, "
+    claims = commands.add_parser("claims", help="the claim ledger: each claim, our estimate with a 95 %% interval, "
                                                 "and its verdict")
     claims.add_argument("--profile", default=None, help="smoke, cpu or paper (default $LSBOOK_PROFILE, else cpu); "
                                                         "cpu also uses the stored paper runs")
@@ -209,8 +217,6 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader stopped early (`... | head`): not an error of ours
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
@@ -228,9 +234,6 @@ def human_size(size: int) -> str:
 
 
 def cmd_data_status(args: argparse.Namespace) -> int:
-    from lsbook.data.acquire import dataset_status
-    from lsbook.data.roots import data_root
-
     print(f"data root: {args.root if args.root is not None else data_root()}  (set LSBOOK_DATA to change it)")
     rows = dataset_status(args.root)
     width = max(len(row.name) for row in rows)
@@ -243,9 +246,6 @@ def cmd_data_status(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from lsbook.data.acquire import fetch
-    from lsbook.data.registry import get_dataset
-
     info = get_dataset(args.name)
     folder = fetch(info.name, args.root, force=args.force, progress=not args.quiet)
     print(f"{info.name}: verified, in {folder}")
@@ -254,18 +254,13 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 # --- one run ---------------------------------------------------------------------------------------
 
-def _config(args: argparse.Namespace) -> "RunConfig":
-    from lsbook.cluster.sweep import length_overrides
-    from lsbook.runs import run_config
-
+def _config(args: argparse.Namespace) -> RunConfig:
     return run_config(args.recipe, args.alpha, args.seed, args.profile,
                       overrides=length_overrides(args.epochs, args.steps))
 
 
-def plan_report(config: "RunConfig") -> dict[str, Any]:
+def plan_report(config: RunConfig) -> dict[str, Any]:
     """What ``config`` (lsbook.run_config.RunConfig) will train, in optimiser steps (lsbook.schedule)."""
-    from lsbook.schedule import estimated_seconds, schedule_of
-
     schedule = schedule_of(config.recipe)
     return {"key": config.key, "recipe": config.recipe.name, "profile": config.profile,
             "alpha": config.alpha, "seed": config.seed,
@@ -320,17 +315,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _use_threads(threads: int | None) -> None:
     if threads is not None:
-        import torch
-
         torch.set_num_threads(check_positive_int(threads, "threads"))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from lsbook.runs import ensure
-    from lsbook.runtime import pick_device
-    from lsbook.store import Store
-    from lsbook.train import find_run
-
     config = _config(args)
     pick_device(args.device)
     if args.threads is not None:
@@ -389,8 +377,6 @@ def runs_table(records: list) -> list[str]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from lsbook.store import Store
-
     store = Store(args.results)
     good, bad = store.scan(check_arrays=True)
     good = [r for r in good if (args.recipe is None or r.config["recipe"] == args.recipe)
@@ -406,8 +392,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
 # --- grids -----------------------------------------------------------------------------------------
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from lsbook.cluster.sweep import run_sweep, specs_from_args
-
     specs = specs_from_args(args)
     if args.threads is not None:
         check_positive_int(args.threads, "threads")
@@ -416,10 +400,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_mutual_info(args: argparse.Namespace) -> int:
-    from lsbook.experiments.mutual_info import MI_SETUPS, curve, ensure_curve
-    from lsbook.store import Store
-    from lsbook.validation import check_alpha, check_choice
-
     setup = MI_SETUPS[check_choice(args.setup, MI_SETUPS, "mutual-information setup")]
     alphas = [check_alpha(a) for a in (args.alphas if args.alphas is not None else setup.alphas)]
     _use_threads(args.threads)
@@ -457,8 +437,6 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_chapter_list(args: argparse.Namespace) -> int:
-    from lsbook.book.execute import chapter_names, chapter_parameters, chapter_title
-
     for name in chapter_names():
         print(f"{name}: {chapter_title(name)}")
         for key, info in chapter_parameters(name).items():
@@ -467,14 +445,10 @@ def cmd_chapter_list(args: argparse.Namespace) -> int:
 
 
 def cmd_chapter_run(args: argparse.Namespace) -> int:
-    from lsbook.book.execute import parse_parameters, run_chapter
-
     parameters = parse_parameters(args.name, [tuple(p) for p in args.parameter or []])
     print(run_chapter(args.name, parameters, args.output, kernel_name=args.kernel, progress=not args.quiet))
     return 0
 
 
 def cmd_chapter_sweep(args: argparse.Namespace) -> int:
-    from lsbook.cluster.chapter_sweep import run_chapter_sweep
-
     return run_chapter_sweep(args)

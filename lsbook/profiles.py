@@ -10,12 +10,13 @@
 A :class:`Profile` lists what it changes: recipe fields (caps for every recipe, then fields per
 recipe), the Transformer's translation settings, the chapters' default grids, how often the
 mutual-information probe measures, and which other profiles' stored runs a chapter shows beside its
-own. :func:`resolve` applies a profile to a recipe; every field of the result goes into the run's
-configuration and key, so nothing is changed silently. :func:`profile_changes` lists every change
+own. :func:`resolve` applies a profile to a recipe and :func:`settings_for` to the Transformer's
+translation settings; every field of the result goes into the run's configuration and key, so
+nothing is changed silently. :func:`profile_changes` lists every change
 (the appendix's table is generated from it). :func:`resolve_profile` picks the profile of a build,
 chapter or command (its parameter, else ``$LSBOOK_PROFILE``, else ``cpu``), and
 :func:`considered_profiles` the profiles whose stored runs it reads. This module depends on
-:mod:`lsbook.recipes`, never the other way round.
+:mod:`lsbook.recipes` and :mod:`lsbook.translation.settings`, never the other way round.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lsbook.data import roots
 from lsbook.errors import LsbookError
 from lsbook.paper import TABLE_ALPHAS
 from lsbook.recipes import RECIPES, SMALL_TRANSFORMER, Recipe
 from lsbook.schedule import schedule_of, train_examples
+from lsbook.translation.settings import TranslationSettings
 from lsbook.validation import check_choice
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -193,10 +196,8 @@ def considered_profiles(profile: str | None) -> tuple[str, ...]:
 
 def _dataset_on_disk(name: str) -> bool:
     """Whether lsbook.data finds the whole dataset on this machine (a file-existence check)."""
-    from lsbook.data.roots import locate
-
     try:
-        return locate(name) is not None
+        return roots.locate(name) is not None
     except Exception:  # noqa: BLE001 - an unknown dataset is reported when the run loads it
         return True
 
@@ -258,6 +259,15 @@ def resolve(recipe_name: str, profile: str) -> Recipe:
     return apply_profile(RECIPES[recipe_name], profile).validate()
 
 
+def settings_for(profile: str, recipe: Recipe | None = None) -> TranslationSettings:
+    """The translation settings of ``profile``: the defaults (with ``recipe``'s vocabulary, if it
+    names one) and then the profile's changes."""
+    base = TranslationSettings()
+    if recipe is not None and recipe.vocab_size is not None:
+        base = base.replace(vocab_size=recipe.vocab_size)
+    return base.replace(**get_profile(profile).translation)
+
+
 def chapter_defaults(profile: str, chapter: str) -> Mapping[str, Any]:
     """The default parameters of ``chapter`` at ``profile``."""
     spec = get_profile(profile)
@@ -294,8 +304,6 @@ def profile_changes(profile: str) -> list[tuple[str, str]]:
     """Every change ``profile`` makes, as (what, "field: before → after; ...") rows: each recipe,
     the Transformer's translation settings, each chapter's defaults, the probe intervals, and the
     stored profiles shown beside this one's."""
-    from lsbook.translation.settings import settings_for
-
     spec = get_profile(profile)
     paper = PROFILE_TABLE["paper"]
     rows = []

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsbook import ENGINE_VERSION
+from lsbook.data.registry import get_dataset
 from lsbook.errors import LsbookError
-from lsbook.profiles import PROFILES, resolve
-from lsbook.recipes import Recipe, json_ready
+from lsbook.profiles import PROFILES, resolve, settings_for
+from lsbook.recipes import RECIPES, Recipe, json_ready
 from lsbook.store import Record, config_key
-from lsbook.translation.settings import TranslationSettings, settings_for
+from lsbook.translation.settings import TranslationSettings
 from lsbook.validation import check_alpha, check_choice, check_temperature
 
 DISTILL_LOSSES = ("replication", "original")
@@ -174,8 +175,6 @@ class RunConfig:
 
     def changed_fields(self) -> dict[str, Any]:
         """The recipe fields that differ from the named recipe at this profile (``--epochs``, ...)."""
-        from lsbook.recipes import RECIPES
-
         if self.recipe.name not in RECIPES:
             return {}
         base = resolve(self.recipe.name, self.profile).to_dict()
@@ -194,6 +193,4 @@ class RunConfig:
 
 
 def _dataset(recipe: Recipe):
-    from lsbook.data.registry import get_dataset
-
     return get_dataset(recipe.dataset)

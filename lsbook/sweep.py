@@ -1,4 +1,11 @@
-"""A grid of runs trained here, on this machine: plain grids and distillation studies alike.
+"""The runs of a grid, and the grid trained here, on this machine: plain grids and distillation
+studies alike.
+
+A :class:`GridRun` is one run of a sweep: its run configuration and what the sweep stores with it
+(picklable, for worker processes and SLURM tasks). :func:`expand_grid` gives a plain grid (recipe ×
+α × seed), :func:`distillation_grid` a distillation study of Section 6
+(:mod:`lsbook.experiments.distillation_grid`). :func:`run_locally` trains a grid here; the SLURM
+sweep (:mod:`lsbook.cluster`) submits the same runs as array tasks.
 
 Every run is configured first (a bad α, seed or recipe stops the sweep before anything trains); stored
 runs are skipped; teachers train before their students, and a student whose teacher failed is not
@@ -13,15 +20,109 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from typing import Any
 
-from lsbook.cluster.grid import GridRun
+import torch
+
 from lsbook.errors import LsbookError
-from lsbook.store import Store
-from lsbook.validation import check_positive_int
+from lsbook.experiments.distillation_grid import SETUPS, DistillationSetup
+from lsbook.experiments.distillation_grid import expand_grid as study_grid
+from lsbook.experiments.smoothness import ensure_smoothness, find_smoothness, teacher_model
+from lsbook.run_config import RunConfig
+from lsbook.runs import ensure, run_config
+from lsbook.runtime import pick_device
+from lsbook.store import Record, Store
+from lsbook.train import find_run
+from lsbook.validation import check_choice, check_positive_int
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """One run of a sweep: its configuration, and what the sweep keeps beside its record."""
+
+    config: RunConfig           # what the run is (its key)
+    keep_model: bool = False    # store the final weights (teachers whose students train elsewhere)
+    store_gamma: bool = False   # a student: store its teacher's γ at the student's temperature (seed Eq. 3)
+
+    @property
+    def key(self) -> str:
+        return self.config.key
+
+    @property
+    def teacher_key(self) -> str | None:
+        return None if self.config.distillation is None else self.config.distillation.teacher_key
+
+    def label(self) -> str:
+        """A short human-readable name, e.g. ``fcn-fmnist [smoke] alpha=0.1 seed=0``."""
+        return self.config.label()
+
+    def is_stored(self, store: Store) -> bool:
+        """Whether ``store`` holds the run as the sweep wants it: with weights if it keeps them,
+        and for a student with γ, its teacher's γ at the student's temperature."""
+        record = find_run(self.config, store)
+        if record is None or (self.keep_model and not record.has_model):
+            return False
+        if self.store_gamma and self.teacher_key is not None:
+            teacher = store.get(self.teacher_key)
+            return teacher is not None and find_smoothness(
+                teacher, self.config.distillation.temperature, store) is not None
+        return True
+
+    def train(self, store_root: str | None = None, runs_root: str | None = None, *, device: str | None = None,
+              progress: bool = True, allow_dirty: bool = False) -> Record:
+        """Train (or resume, or just read) this run into the store; returns its Record.
+
+        A student needs its teacher in the store; the teacher's weights come from the store, its
+        finished local checkpoint, or (lost) a deterministic retraining of the teacher.
+        """
+        store = Store(store_root)
+        teacher = None
+        if self.teacher_key is not None:
+            teacher = store.get(self.teacher_key)
+            if teacher is None:
+                raise LsbookError(f"teacher run {self.teacher_key} is not in the store {store.root}; "
+                                  "train the teachers first (a sweep does this for you)")
+            if find_run(self.config, store) is None:
+                teacher_model(teacher, store, pick_device(device), runs_root)  # retrained if its weights are lost
+        record = ensure(self.config, store=store, device=device, progress=progress, keep_model=self.keep_model,
+                        runs_root=runs_root, allow_dirty=allow_dirty)
+        if self.store_gamma and teacher is not None:
+            ensure_smoothness(teacher, [self.config.distillation.temperature], store=store, device=device,
+                              runs_root=runs_root)
+        return record
+
+
+def expand_grid(recipe: str, alphas: Sequence[float], seeds: Sequence[int], profile: str, *,
+                overrides: dict[str, Any] | None = None, keep_model: bool = False) -> list[GridRun]:
+    """Every run of a plain sweep: recipe × α × seed."""
+    if not alphas:
+        raise LsbookError("alphas: give at least one α")
+    if not seeds:
+        raise LsbookError("seeds: give at least one seed")
+    return [GridRun(run_config(recipe, a, s, profile, overrides=overrides), keep_model=keep_model)
+            for s in seeds for a in alphas]
+
+
+def distillation_grid(setup: str | DistillationSetup, alphas: Sequence[float] | None, seeds: Sequence[int],
+                      profile: str, *, temperatures: Sequence[float] | None = None, table4: bool = True,
+                      figure: bool = True, overrides: dict[str, Any] | None = None,
+                      keep_teachers: bool = True) -> list[GridRun]:
+    """Every run of a distillation study of Section 6 (lsbook.experiments.distillation_grid:
+    teachers with α, baselines, students at T, Table 4's pair), teachers first. ``setup`` is a name
+    of its SETUPS or a set-up; ``alphas`` / ``temperatures`` reduce it (None: the set-up's own).
+    Teachers keep their weights in the store if ``keep_teachers`` (tasks on other machines need
+    them); students also store their teacher's γ at T, so the chapter finds everything stored."""
+    if not isinstance(setup, DistillationSetup):
+        check_choice(setup, SETUPS, "distillation setup")
+        setup = SETUPS[setup]
+    configs = study_grid(setup.reduced(alphas, temperatures, overrides), seeds, profile, table4=table4, figure=figure)
+    teachers = {c.distillation.teacher_key for c in configs if c.distillation is not None}
+    return [GridRun(c, keep_model=keep_teachers and c.key in teachers, store_gamma=c.distillation is not None)
+            for c in configs]
 
 
 @dataclass
@@ -51,8 +152,6 @@ def _first_line(error: BaseException) -> str:
 
 def _start_worker(threads: int) -> None:
     """Each worker process uses its share of the cores."""
-    import torch
-
     torch.set_num_threads(threads)
 
 
@@ -139,3 +238,20 @@ def run_locally(specs: Sequence[GridRun], store: Store, *, jobs: int = 1, device
     for spec in waiting:
         outcome.failed.append((spec, "its teacher is not in the store"))
     return outcome
+
+
+def run_grid(setup: DistillationSetup, profile: str, seeds: Iterable[int], *, store: Store | None = None,
+             device=None, progress: bool = True, table4: bool = True, figure: bool = True,
+             runs_root=None, jobs: int = 1) -> dict:
+    """Train every missing run of a distillation study and store γ for every distilled student,
+    through the same local sweep as ``python -m lsbook distill`` (:func:`run_locally`).
+
+    Returns {"done": n, "failed": [(GridRun, message), ...]}; a failed run's students are not started.
+    """
+    store = store or Store()
+    specs = distillation_grid(setup, None, list(seeds), profile, table4=table4, figure=figure,
+                              keep_teachers=False)
+    outcome = run_locally(specs, store, jobs=jobs, device=device, progress=progress,
+                          runs_root=None if runs_root is None else str(runs_root),
+                          report=(lambda line: print(line, flush=True)) if progress else (lambda line: None))
+    return {"done": len(outcome.stored) + len(outcome.trained), "failed": outcome.failed}

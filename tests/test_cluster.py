@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from lsbook import cluster
-from lsbook.cluster import FAILED, MISSING, RUNNING, STORED, GridRun, Journal
+from lsbook.book.chapter_sweep import ChapterTask, run_chapter_sweep
+from lsbook.cluster import FAILED, MISSING, RUNNING, STORED, Journal
 from lsbook.run_config import RunConfig
 from lsbook.errors import LsbookError
 from lsbook.store import Record, Store
+from lsbook.sweep import GridRun, distillation_grid, expand_grid
 
 try:
     import slurm_cluster as slurm_fixture
@@ -109,17 +111,17 @@ def test_parse_slurm_time_rejects(text):
 
 
 def test_expand_grid_plain():
-    plain = cluster.expand_grid(SMOKE_RECIPE, [0.0, 0.1], [0, 1, 2], "smoke")
+    plain = expand_grid(SMOKE_RECIPE, [0.0, 0.1], [0, 1, 2], "smoke")
     assert len(plain) == 6 and len({s.key for s in plain}) == 6
     assert all(s.teacher_key is None and not s.keep_model for s in plain)
     with pytest.raises(LsbookError, match="alphas"):
-        cluster.expand_grid(SMOKE_RECIPE, [], [0], "smoke")
+        expand_grid(SMOKE_RECIPE, [], [0], "smoke")
 
 
 def test_distillation_grid_is_the_studys_runs():
     from lsbook.experiments.distillation_grid import SETUPS
 
-    grid = cluster.distillation_grid("fcn-fmnist", [0.0, 0.3], [0], "smoke", temperatures=[1.0, 2.0])
+    grid = distillation_grid("fcn-fmnist", [0.0, 0.3], [0], "smoke", temperatures=[1.0, 2.0])
     teachers = [s for s in grid if s.teacher_key is None and s.keep_model]
     students = [s for s in grid if s.teacher_key is not None]
     # M1 teachers α ∈ {0, 0.3} + Table 4's α = 0.1 teacher + the dropout teacher; M2 baselines (2);
@@ -135,14 +137,14 @@ def test_distillation_grid_is_the_studys_runs():
     keys = [s.key for s in grid]
     assert len(set(keys)) == len(grid)  # every run distinct: teachers never share a key
     with pytest.raises(LsbookError, match="unknown distillation setup"):
-        cluster.distillation_grid("nosuch", [0.0], [0], "smoke")
+        distillation_grid("nosuch", [0.0], [0], "smoke")
 
 
 # --- Status --------------------------------------------------------------------------------------
 
 def test_grid_status_stored_running_failed_missing(stores):
     store = Store()
-    specs = cluster.expand_grid(SMOKE_RECIPE, [0.0, 0.1, 0.2, 0.3], [0], "smoke")
+    specs = expand_grid(SMOKE_RECIPE, [0.0, 0.1, 0.2, 0.3], [0], "smoke")
     stored_key = put_fake_record(store, specs[0])
     keys = [s.key for s in specs]
     failed_result = stores / "logs" / "7_0_0_result.pkl"
@@ -197,7 +199,7 @@ def test_sweep_submits_missing_runs_as_one_array(stores, fake_slurm):
 
 def test_students_wait_for_their_teachers(stores, fake_slurm):
     store = Store()
-    grid = cluster.distillation_grid("fcn-fmnist", [0.0, 0.3], [0], "smoke", temperatures=[1.0, 2.0])
+    grid = distillation_grid("fcn-fmnist", [0.0, 0.3], [0], "smoke", temperatures=[1.0, 2.0])
     statuses = cluster.grid_status(grid, store)
     submitted = cluster.submit_grid(statuses, cluster.SlurmOptions(), store_root=store.root,
                                     runs_root=stores / "runs", log_dir=stores / "logs")
@@ -253,10 +255,11 @@ def test_dry_run_prints_the_grid_and_submits_nothing(stores, fake_slurm, capsys)
 
 
 def test_local_executor_is_the_local_sweep(stores, monkeypatch):
+    import lsbook.cluster.sweep as cluster_sweep
     import lsbook.sweep
 
     calls = []
-    monkeypatch.setattr(lsbook.sweep, "run_locally", lambda specs, store, **kw: calls.append((specs, kw))
+    monkeypatch.setattr(cluster_sweep, "run_locally", lambda specs, store, **kw: calls.append((specs, kw))
                         or lsbook.sweep.SweepOutcome(trained=list(specs)))
     args = sweep_args(SMOKE_RECIPE, "--alphas", "0", "0.1", "--profile", "smoke", "--jobs", "2")
     assert args.executor == "local"
@@ -289,12 +292,12 @@ def chapter_args(*argv: str) -> argparse.Namespace:
 def test_chapter_sweep_is_one_array_task_per_alpha(tmp_path, fake_slurm):
     args = chapter_args("calibration", "--alphas", "0", "0.1", "0.2", "-p", "profile", "paper",
                         "--output-dir", str(tmp_path / "out"), "--executor", "slurm", "--gpus-per-task", "1")
-    assert cluster.run_chapter_sweep(args) == 0
+    assert run_chapter_sweep(args) == 0
     scripts = submitted_scripts(fake_slurm)
     assert len(scripts) == 1 and "#SBATCH --array=0-2%3\n" in scripts[0]
     assert "#SBATCH --job-name=lsbook-calibration\n" in scripts[0]
     assert "#SBATCH --gpus-per-task=1\n" in scripts[0]
-    task = cluster.ChapterTask("calibration", str(tmp_path / "out"), [("profile", "paper")])
+    task = ChapterTask("calibration", str(tmp_path / "out"), [("profile", "paper")])
     assert task.chapter_parameters(0.1) == {"profile": "paper", "alphas": [0.1]}
     assert task.notebook(0.1) == tmp_path / "out" / "calibration-alpha0.1.ipynb"
 
@@ -310,11 +313,11 @@ def test_chapter_sweep_locally_keeps_one_notebook_per_alpha(tmp_path, monkeypatc
     monkeypatch.setattr(lsbook.book.execute, "run_chapter", fake_run_chapter)
     out = tmp_path / "out"
     args = chapter_args("calibration", "--alphas", "0", "0.3", "-p", "profile", "smoke", "--output-dir", str(out))
-    assert cluster.run_chapter_sweep(args) == 0
+    assert run_chapter_sweep(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["calibration-alpha0.3.ipynb", "calibration-alpha0.ipynb"]
     assert (out / "calibration-alpha0.3.ipynb").read_text() == repr({"profile": "smoke", "alphas": [0.3]})
     dry = chapter_args("calibration", "--alphas", "0", "0.5", "--output-dir", str(out), "--dry-run")
-    assert cluster.run_chapter_sweep(dry) == 0
+    assert run_chapter_sweep(dry) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2].startswith("done") and lines[-1].startswith("missing")
 
@@ -328,7 +331,7 @@ def test_chapter_sweep_locally_keeps_one_notebook_per_alpha(tmp_path, monkeypatc
 ])
 def test_chapter_sweep_bad_input_submits_nothing(fake_slurm, argv, message):
     with pytest.raises(LsbookError, match=re.escape(message)):
-        cluster.run_chapter_sweep(chapter_args(*argv))
+        run_chapter_sweep(chapter_args(*argv))
     assert submitted_scripts(fake_slurm) == []
 
 
@@ -374,7 +377,7 @@ def test_slurm_sweep_array_cancel_and_resume(slurm_cluster, stores):
     # Long enough that a cancel after its first epoch lands mid-run even on an idle machine: 20
     # epochs of 8192 synthetic examples (the 512 of plain smoke finished before scancel once).
     long_run = grid_run(0.2, overrides={"epochs": 20, "train_subset": 8192})
-    specs = [long_run] + cluster.expand_grid(SMOKE_RECIPE, [0.0, 0.1], [0], "smoke")
+    specs = [long_run] + expand_grid(SMOKE_RECIPE, [0.0, 0.1], [0], "smoke")
     # A task that fails: a student whose teacher is not in the store (and not in the grid).
     absent_teacher = RunConfig.of(SMOKE_RECIPE, 0.3, 0, "smoke")
     orphan = grid_run(0.0, teacher=absent_teacher, distill_temperature=2.0)
@@ -417,7 +420,7 @@ def test_slurm_chapter_sweep_keeps_one_notebook_per_alpha(slurm_cluster, tmp_pat
     out = tmp_path / "executed"
     args = chapter_args("label_smoothing", "--alphas", "0", "0.2", "-p", "profile", "smoke",
                         "--output-dir", str(out), "--executor", "slurm", "--time", "10", "--wait")
-    assert cluster.run_chapter_sweep(args) == 0
+    assert run_chapter_sweep(args) == 0
     assert "2 of 2 alpha(s) executed" in capsys.readouterr().out
     notebooks = sorted(out.glob("*.ipynb"))
     assert [p.name for p in notebooks] == ["label_smoothing-alpha0.2.ipynb", "label_smoothing-alpha0.ipynb"]

@@ -23,6 +23,18 @@ def stored_keys(tmp_path) -> list[str]:
     return [p.name for p in Store(tmp_path / "results").folders()]
 
 
+def test_every_help_text_formats(capsys):
+    """``--help`` of the program and of every command prints (argparse %-formats help texts: a bare
+    "%" in one breaks ``python -m lsbook --help``)."""
+    parser = lsbook.cli.build_parser()
+    commands = next(a for a in parser._actions if a.choices)  # the subcommands
+    for command in [[]] + [[name] for name in commands.choices]:
+        with pytest.raises(SystemExit) as done:
+            parser.parse_args(command + ["--help"])
+        assert done.value.code == 0
+        assert "usage:" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "fcn-fmnist", "--alpha", "1.0"], "alpha must be in [0, 1)"),
     (["train", "fcn-fmnist", "--alpha", "-0.5"], "alpha must be in [0, 1)"),
@@ -151,10 +163,8 @@ def test_only_lsbook_errors_become_one_line(lsbook_main, monkeypatch, capsys):
 
 
 def test_distill_and_sweep_distillation_are_one_grid_and_one_path(lsbook_main, monkeypatch):
-    import lsbook.cluster.sweep
-
     seen = []
-    monkeypatch.setattr(lsbook.cluster.sweep, "run_sweep", lambda args, specs: seen.append(specs) or 0)
+    monkeypatch.setattr(lsbook.cli, "run_sweep", lambda args, specs: seen.append(specs) or 0)
     common = ["--alphas", "0", "0.3", "--temperatures", "1", "2", "--profile", "smoke", "--seeds", "0", "1"]
     assert lsbook_main(["distill", "fcn-fmnist", *common]) == 0
     assert lsbook_main(["sweep", "fcn-fmnist", "--distillation", *common]) == 0

@@ -19,14 +19,14 @@ import lsbook.profiles
 from lsbook.book import distillation_report as report
 from lsbook.distillation import smoothed_teacher_logits, smoothness_index
 from lsbook.errors import LsbookError
-from lsbook.experiments.distillation_grid import (SETUPS, DistillationSetup, StudyRecords, expand_grid,
-                                                  run_grid)
+from lsbook.experiments.distillation_grid import SETUPS, DistillationSetup, StudyRecords, expand_grid
 from lsbook.experiments.mi_probe import ProbeConfig, ProbeSet, logit_differences, select_probe_set
 from lsbook.experiments.mutual_info import MI_SETUPS, collect_curves, curve, ensure_curve, find_curve
 from lsbook.experiments.smoothness import ensure_smoothness, find_smoothness, smoothness_name
 from lsbook.profiles import resolve
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
+from lsbook.sweep import run_grid
 
 REPO = Path(__file__).resolve().parents[1]
 

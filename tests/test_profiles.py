@@ -14,10 +14,10 @@ from lsbook.book import tables
 from lsbook.book.settings import CHAPTERS, PROFILE_ONLY_CHAPTERS, chapter_settings, training_length
 from lsbook.errors import LsbookError
 from lsbook.experiments.mutual_info import MI_SETUPS
-from lsbook.profiles import PROFILE_TABLE, PROFILES, get_profile, profile_changes, resolve, resolve_profile
+from lsbook.profiles import (PROFILE_TABLE, PROFILES, get_profile, profile_changes, resolve, resolve_profile,
+                             settings_for)
 from lsbook.recipes import RECIPES, VARIANT_OF
 from lsbook.run_config import RunConfig
-from lsbook.translation.settings import settings_for
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lsbook"
 

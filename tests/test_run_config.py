@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from lsbook.errors import LsbookError
-from lsbook.profiles import resolve
+from lsbook.profiles import resolve, settings_for
 from lsbook.run_config import Distillation, RunConfig
 from lsbook.store import Record, config_key
-from lsbook.translation.settings import settings_for
 
 
 def test_a_config_is_its_stored_dictionary_and_key():

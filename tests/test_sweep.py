@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lsbook.cluster.grid import distillation_grid, expand_grid
 from lsbook.errors import LsbookError
 from lsbook.store import Store
-from lsbook.sweep import run_locally, threads_per_job
+from lsbook.sweep import distillation_grid, expand_grid, run_locally, threads_per_job
 
 TINY = {"epochs": 1, "train_subset": 256, "val_subset": 128, "test_subset": 128}
 

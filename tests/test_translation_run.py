@@ -10,7 +10,7 @@ import torch
 
 from lsbook.data.text import Tokenizer
 from lsbook.errors import LsbookError
-from lsbook.profiles import resolve
+from lsbook.profiles import resolve, settings_for
 from lsbook.recipes import RECIPES
 from lsbook.store import Store
 from lsbook.translation.corpus import build_corpus, check_fingerprints, load_corpus
@@ -21,7 +21,7 @@ from lsbook.loop import TrainOutcome, run_training
 from lsbook.run_config import RunConfig
 from lsbook.train import ensure_run
 from lsbook.translation.run import TranslationTask
-from lsbook.translation.settings import FINE_RANGE, FINE_STEP, TranslationSettings, settings_for
+from lsbook.translation.settings import FINE_RANGE, FINE_STEP, TranslationSettings
 from lsbook.translation.translator import load_translator
 from test_data_fixtures import trust, write_multi30k
 

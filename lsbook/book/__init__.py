@@ -17,5 +17,7 @@ claim ledger) lives in the rest of :mod:`lsbook`; the chapters in ``book/`` call
   distillation and mutual-information chapters.
 - :mod:`lsbook.book.execute` — the chapters as notebooks: list them, run one with papermill, build
   the book with Jupyter Book.
+- :mod:`lsbook.book.chapter_sweep` — a chapter executed for each α of a list, as SLURM array tasks
+  (through :mod:`lsbook.cluster`) or here.
 - :mod:`lsbook.book.mathjax` — MathJax served from the built book, so formulas render offline.
 """

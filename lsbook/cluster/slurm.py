@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsbook.cluster.grid import GridRun
+import torch
+
 from lsbook.cluster.status import FAILED, MISSING, RUNNING, Journal, RunStatus, first_line, queued_jobs
 from lsbook.errors import LsbookError
+from lsbook.sweep import GridRun
 
 MAX_REQUEUES = 100  # how often a task may requeue itself after reaching its time limit
 JOB_NAME = "lsbook"
@@ -74,7 +76,7 @@ def check_slurm_ready(partition: str | None) -> None:
 
 def make_executor(options: SlurmOptions, log_dir: Path, job_name: str = JOB_NAME):
     """A submitit SlurmExecutor for array tasks with ``options``; logs go to ``log_dir``."""
-    import submitit
+    import submitit  # lazy: a slow import, and only a SLURM submission needs it
 
     executor = submitit.SlurmExecutor(folder=log_dir, max_num_timeout=MAX_REQUEUES)
     extra: dict[str, Any] = {"kill-on-invalid-dep": "yes"}  # a failed teacher cancels its students
@@ -97,8 +99,6 @@ def limit_threads(threads: int | None = None) -> None:
     if threads is None and cpus and cpus.isdigit():
         threads = int(cpus)
     if threads is not None:
-        import torch
-
         torch.set_num_threads(threads)
 
 
@@ -119,14 +119,14 @@ class TrainTask:
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         """submitit calls this at the time limit: requeue the same call; ensure_run resumes it."""
-        import submitit
+        import submitit  # lazy: a slow import, and only a task at its time limit needs it
 
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
 def submit_calls(executor, calls: Sequence[tuple], fn: Callable, dependency: str | None) -> list:
     """Submit ``fn(*call)`` for each call as one array (or one job); sbatch errors -> LsbookError."""
-    from submitit.core.utils import FailedJobError, FailedSubmissionError
+    from submitit.core.utils import FailedJobError, FailedSubmissionError  # lazy: as in make_executor
 
     executor.update_parameters(dependency=dependency)
     printed = io.StringIO()  # submitit prints sbatch's stderr itself; it goes into our one line instead

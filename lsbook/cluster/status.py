@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsbook.cluster.grid import GridRun
 from lsbook.errors import LsbookError
+from lsbook.sweep import GridRun
 
 STORED, RUNNING, FAILED, MISSING = "stored", "running", "failed", "missing"
 JOURNAL_NAME = "submissions.jsonl"  # in the log folder: one JSON line per submitted task

@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lsbook.cluster.grid import GridRun, distillation_grid, expand_grid
 from lsbook.cluster.slurm import (SlurmOptions, array_ids, check_slurm_ready, parse_slurm_time, submit_grid,
                                   wait_for)
 from lsbook.cluster.status import FAILED, MISSING, Journal, format_status, grid_status, queued_jobs
 from lsbook.errors import LsbookError
 from lsbook.provenance import check_clean_tree
+from lsbook.runtime import default_runs_root
+from lsbook.store import Store
+from lsbook.sweep import GridRun, distillation_grid, expand_grid, run_locally
 from lsbook.validation import check_choice, check_positive_int
 
 EXECUTORS = ("local", "slurm")
@@ -81,10 +83,6 @@ def run_sweep(args: argparse.Namespace, specs: Sequence[GridRun] | None = None) 
 
     Every argument is checked, and every run configured, before anything trains or is submitted.
     """
-    from lsbook.runtime import default_runs_root
-    from lsbook.store import Store
-    from lsbook.sweep import run_locally
-
     options = slurm_options(args)  # validates --executor and the resources first
     jobs = check_positive_int(getattr(args, "jobs", 1), "jobs")
     specs = list(specs) if specs is not None else specs_from_args(args)

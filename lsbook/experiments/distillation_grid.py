@@ -12,6 +12,9 @@ Figures 7 and 8 (the M1–M4 experiment, Müller et al. Section 6 / seed 6.1–6
 A student's run names its teacher's run by key and its temperature (lsbook.run_config.Distillation), so
 teachers of different α are different runs and never overwrite one another (the replication's
 teachers for α ≥ 0.45 overwrote the first three).
+
+This module defines the studies and reads their stored runs; :func:`lsbook.sweep.run_grid` (or
+``python -m lsbook distill``) trains them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Iterable
 from lsbook.errors import LsbookError
 from lsbook.paper import DISTILLATION_ROLES
 from lsbook.recipes import RECIPES
+from lsbook.experiments.smoothness import find_smoothness
 from lsbook.run_config import DISTILL_LOSSES, RunConfig
 from lsbook.runs import run_config
 from lsbook.store import Record, Store
@@ -195,30 +199,8 @@ class StudyRecords:
 
     def smoothness(self, student: RunConfig) -> float | None:
         """Stored γ (Eq. 3) of a distilled student's teacher at its temperature, or None."""
-        from lsbook.experiments.smoothness import find_smoothness
-
         if student.distillation is None:
             raise LsbookError(f"{student.label()} has no teacher, so no smoothness index")
         teacher = self.store.get(student.distillation.teacher_key)
         return None if teacher is None else find_smoothness(teacher, student.distillation.temperature, self.store)
 
-
-def run_grid(setup: DistillationSetup, profile: str, seeds: Iterable[int], *, store: Store | None = None,
-             device=None, progress: bool = True, table4: bool = True, figure: bool = True,
-             runs_root=None, jobs: int = 1) -> dict:
-    """Train every missing run of the study and store γ for every distilled student, through the
-    same local sweep as ``python -m lsbook distill`` (:func:`lsbook.sweep.run_locally`).
-
-    Returns {"done": n, "failed": [(lsbook.cluster.GridRun, message), ...]}; a failed run's
-    students are not started.
-    """
-    from lsbook.cluster.grid import distillation_grid
-    from lsbook.sweep import run_locally
-
-    store = store or Store()
-    specs = distillation_grid(setup, None, list(seeds), profile, table4=table4, figure=figure,
-                              keep_teachers=False)
-    outcome = run_locally(specs, store, jobs=jobs, device=device, progress=progress,
-                          runs_root=None if runs_root is None else str(runs_root),
-                          report=(lambda line: print(line, flush=True)) if progress else (lambda line: None))
-    return {"done": len(outcome.stored) + len(outcome.trained), "failed": outcome.failed}

@@ -183,7 +183,7 @@ def detokenize(token_ids: Sequence[Sequence[int]], tokenizer: Tokenizer) -> list
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], *, lowercase: bool = False) -> BleuScore:
     """sacrebleu BLEU of detokenised ``hypotheses`` against raw ``references`` (one each)."""
-    import sacrebleu
+    import sacrebleu  # lazy: a slow import (~70 ms), needed for BLEU only
 
     hypotheses, references = list(hypotheses), list(references)
     if not references:
@@ -204,7 +204,7 @@ def sentence_bleu_statistics(hypotheses: Sequence[str], references: Sequence[str
     lengths, then the matched and the total n-grams for n = 1..4. Summed over any sample of the
     sentences they give that sample's corpus BLEU (:func:`bleu_from_statistics`), which is what a
     bootstrap over sentences resamples."""
-    import sacrebleu
+    import sacrebleu  # lazy: a slow import (~70 ms), needed for BLEU only
 
     hypotheses, references = list(hypotheses), list(references)
     if len(hypotheses) != len(references):
@@ -216,7 +216,7 @@ def sentence_bleu_statistics(hypotheses: Sequence[str], references: Sequence[str
 def bleu_from_statistics(statistics: np.ndarray, *, lowercase: bool = False) -> float:
     """Corpus BLEU of the sentences whose :func:`sentence_bleu_statistics` rows are given
     ([N, 10], or already summed [10])."""
-    import sacrebleu
+    import sacrebleu  # lazy: a slow import (~70 ms), needed for BLEU only
 
     totals = np.asarray(statistics, dtype=np.int64)
     totals = totals.sum(0) if totals.ndim == 2 else totals

@@ -34,6 +34,7 @@ import torch
 from lsbook.data.text import PAD_ID, bucket_batches
 from lsbook.loop import Trained
 from lsbook.losses import label_smoothing_cross_entropy
+from lsbook.models import build
 from lsbook.recipes import Recipe
 from lsbook.run_config import RunConfig
 from lsbook.translation.corpus import TranslationCorpus, check_fingerprints, load_corpus, load_tokenizers
@@ -44,8 +45,6 @@ from lsbook.translation.evaluation import epoch_validation, evaluate_translation
 
 def build_model(recipe: Recipe, corpus: TranslationCorpus) -> torch.nn.Module:
     """The recipe's transformer sized for the corpus's two vocabularies."""
-    from lsbook.models import build
-
     return build("transformer", corpus.target_tokenizer.vocab_size,
                  src_vocab=corpus.source_tokenizer.vocab_size, pad_id=PAD_ID, **recipe.model_kwargs)
 

@@ -1,8 +1,10 @@
-"""What a translation run needs beyond its recipe: :class:`TranslationSettings` per profile.
+"""What a translation run needs beyond its recipe: :class:`TranslationSettings`.
 
 A Transformer run is a :class:`lsbook.run_config.RunConfig` whose resolved recipe (optimiser,
 epochs, batch size, model size) comes with these settings (languages, vocabulary, decoding,
-temperature grids; the profile's ``translation`` changes applied); all of it enters the key.
+temperature grids); all of it enters the key. A profile's ``translation`` changes are applied by
+:func:`lsbook.profiles.settings_for`, as its recipe changes are by :func:`lsbook.profiles.resolve`:
+this module depends on no profile.
 """
 
 from __future__ import annotations
@@ -11,11 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-
 from lsbook.data.text import check_language_pair
 from lsbook.errors import LsbookError
-from lsbook.profiles import get_profile
-from lsbook.recipes import Recipe, json_ready
+from lsbook.recipes import json_ready
 from lsbook.validation import check_positive_int, check_temperature
 
 RECIPE = "transformer-multi30k"
@@ -87,11 +87,3 @@ class TranslationSettings:
     def to_dict(self) -> dict[str, Any]:
         return json_ready(dataclasses.asdict(self))
 
-
-def settings_for(profile: str, recipe: Recipe | None = None) -> TranslationSettings:
-    """The translation settings of ``profile``: the defaults (with ``recipe``'s vocabulary, if it
-    names one) and then the profile's changes."""
-    base = TranslationSettings()
-    if recipe is not None and recipe.vocab_size is not None:
-        base = base.replace(vocab_size=recipe.vocab_size)
-    return base.replace(**get_profile(profile).translation)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import torch
 
-from lsbook.data.text import PAD_ID, Tokenizer
+from lsbook.data.text import EOS_ID, PAD_ID, Tokenizer, pad_batch
 from lsbook.errors import LsbookError, StoreError
+from lsbook.models import build
+from lsbook.runtime import default_runs_root, read_checkpoint
 from lsbook.store import Record
 from lsbook.translation.corpus import check_fingerprints, load_tokenizers
 from lsbook.translation.decoding import translate
@@ -27,8 +29,6 @@ class Translator:
 
     def translate(self, sentences: list[str], *, beam_size: int | None = None, temperature: float = 1.0) -> list[str]:
         """Detokenised translations of raw source ``sentences``."""
-        from lsbook.data.text import EOS_ID, pad_batch
-
         if not sentences:
             raise LsbookError("sentences must not be empty")
         device = next(self.model.parameters()).device
@@ -43,8 +43,6 @@ def stored_transformer(record: Record) -> torch.nn.Module:
     """A fresh Transformer of the size ``record``'s run trained: the vocabularies of the tokenizers
     it trained with (its metrics' ``tokenizers``), not the config's requested size (byte-level BPE
     may learn fewer merges)."""
-    from lsbook.models import build
-
     tokenizers = record.metrics.get("tokenizers")
     sizes = {}
     for role in ("source", "target"):
@@ -66,8 +64,6 @@ def load_translator(record: Record, *, tokenizers: tuple[Tokenizer, Tokenizer] |
     ``tokenizers`` (source, target) default to those saved beside the checkpoint; tokenizers that
     are not the ones the model was trained with (fingerprints) are refused with LsbookError.
     """
-    from lsbook.runtime import default_runs_root, read_checkpoint
-
     run_dir = (Path(runs_root) if runs_root is not None else default_runs_root()) / record.key
     settings = TranslationSettings(**{k: (tuple(v) if isinstance(v, list) else v)
                                       for k, v in record.config["translation"].items()})
@@ -80,8 +76,6 @@ def load_translator(record: Record, *, tokenizers: tuple[Tokenizer, Tokenizer] |
         tokenizers = load_tokenizers(run_dir, settings.source, settings.target)
     expected = {role: record.metrics["tokenizers"][role]["fingerprint"] for role in ("source", "target")}
     check_fingerprints(expected, *tokenizers, where=f"run {record.key}")
-    from lsbook.models import build
-
     model = build("transformer", tokenizers[1].vocab_size, src_vocab=tokenizers[0].vocab_size, pad_id=PAD_ID,
                   **recipe.model_kwargs)
     model.load_state_dict(checkpoint["model"])

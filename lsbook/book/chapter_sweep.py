@@ -1,6 +1,9 @@
 """``python -m lsbook chapter-sweep NAME --alphas ...``: a chapter executed for each α of a list
 (papermill through :func:`lsbook.book.execute.run_chapter`), as SLURM array tasks or here, one
-executed notebook kept per α: papermill batches of a chapter at different α."""
+executed notebook kept per α: papermill batches of a chapter at different α.
+
+It runs chapters, so it belongs to the book layer; the SLURM machinery it submits with is the
+engine's (:mod:`lsbook.cluster`), which never imports the book."""
 
 from __future__ import annotations
 
@@ -10,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lsbook.cluster.slurm import array_ids, limit_threads, submit_calls, check_slurm_ready, make_executor, wait_for
+from lsbook.book import execute
+from lsbook.cluster.slurm import array_ids, check_slurm_ready, limit_threads, make_executor, submit_calls, wait_for
 from lsbook.cluster.status import first_line, task_error
 from lsbook.cluster.sweep import slurm_options
 from lsbook.errors import LsbookError
+from lsbook.validation import check_alpha
 
 
 class ChapterTask:
@@ -28,19 +33,15 @@ class ChapterTask:
 
     def chapter_parameters(self, alpha: float) -> dict[str, Any]:
         """The chapter's parameters at this α (``-p alpha A`` sets its α list to [A])."""
-        from lsbook.book.execute import parse_parameters
-
-        return parse_parameters(self.name, [*self.parameters, ("alpha", repr(float(alpha)))])
+        return execute.parse_parameters(self.name, [*self.parameters, ("alpha", repr(float(alpha)))])
 
     def __call__(self, alpha: float) -> str:
-        from lsbook.book.execute import run_chapter
-
         limit_threads()
-        return str(run_chapter(self.name, self.chapter_parameters(alpha), self.notebook(alpha), progress=False))
+        return str(execute.run_chapter(self.name, self.chapter_parameters(alpha), self.notebook(alpha), progress=False))
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         """At the time limit: requeue; the chapter's runs resume from their checkpoints."""
-        import submitit
+        import submitit  # lazy: only a SLURM task at its time limit needs it (a slow import)
 
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
@@ -48,8 +49,6 @@ class ChapterTask:
 def run_chapter_sweep(args: argparse.Namespace) -> int:
     """``chapter-sweep NAME --alphas ...``: one papermill execution of the chapter per α, as SLURM
     array tasks (or here, one after another, with ``--executor local``)."""
-    from lsbook.validation import check_alpha
-
     options = slurm_options(args)
     alphas = [check_alpha(a) for a in args.alphas]
     parameters = [(key, value) for key, value in (args.parameter or [])]
@@ -97,6 +96,4 @@ def run_chapter_sweep(args: argparse.Namespace) -> int:
 
 def default_chapter_output(name: str) -> Path:
     """``_build/papermill/NAME/``: beside ``chapter run``'s own outputs (lsbook.book.execute)."""
-    from lsbook.book.execute import DEFAULT_OUTPUT_DIR
-
-    return Path(DEFAULT_OUTPUT_DIR) / name
+    return Path(execute.DEFAULT_OUTPUT_DIR) / name
