@@ -532,7 +532,10 @@ def test_every_summary_says_what_evidence_a_verdict_rests_on(tmp_path, only_fash
     assert "keeps accuracy: `fcn-fmnist`" in strongest and "fcn-mnist`" not in strongest
     assert "keeps accuracy: `fcn-mnist`" in rest
     table = claims.ledger_markdown(rows).splitlines()
-    assert table[0].startswith("| claim | verdict | evidence |")  # the verdict comes before the wide cells
+    assert table[:2] == [":::{table}", ":class: ledger-table"]   # kept narrow on a phone (book/_static/lsbook.css)
+    assert table[3].startswith("| claim | verdict | evidence |")  # the verdict comes before the wide cells
+    assert "*Not run here, data not reachable on this machine" in claims.ledger_markdown(rows)  # one line, not rows
+    assert "| keeps accuracy: `alexnet-cifar10` |" not in claims.ledger_markdown(rows)
     assert any("**confirmed** | ≥ 3 seeds |" in line for line in table)
 
 

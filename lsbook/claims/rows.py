@@ -308,16 +308,38 @@ def _estimate_cell(row: LedgerRow, unit: bool = True) -> str:
 
 
 def ledger_markdown(rows: Sequence[LedgerRow]) -> str:
-    """The ledger's summary table (short cells, so that it fits a page, the verdict second so that a
-    phone shows it): claim, verdict, evidence, the runs' profile and seeds, estimate with its 95 %
-    interval and the claimed direction. ledger_details gives each row in full."""
-    table_rows = []
+    """The ledger's summary table of the measured rows (short cells, so that it fits a page; the
+    verdict second, so that a phone shows it), then one line per reason for the rows not run here:
+    claim, verdict, evidence, the runs' profile and seeds, estimate with its 95 % interval and the
+    claimed direction. ledger_details gives each row in full."""
+    measured = [row for row in rows if row.verdict != NOT_RUN]
+    parts = []
+    if measured:
+        table_rows = []
+        for row in measured:
+            table_rows.append([row_title(row), f"**{row.verdict}**", EVIDENCE.get(row.evidence, "–"),
+                               f"{row.profile} {','.join(map(str, row.seeds))}", _estimate_cell(row, unit=False),
+                               row.claimed])
+        table = markdown_table(["claim", "verdict", "evidence", "runs: profile, seeds", "estimate [95 % interval]",
+                                "claimed"], table_rows, "llllrl")
+        parts.append(f":::{{table}}\n:class: ledger-table\n\n{table}:::\n")
+    parts.append(not_run_markdown(rows))
+    return "\n".join(part for part in parts if part)
+
+
+def not_run_markdown(rows: Sequence[LedgerRow]) -> str:
+    """The rows not run here, one sentence per kind of reason (data, GPU time, not trained yet), each
+    claim once with the subjects it is missing on."""
+    by_reason: dict[str, dict[str, list[str]]] = {}
     for row in rows:
-        runs = "–" if row.profile is None else f"{row.profile} {','.join(map(str, row.seeds))}"
-        table_rows.append([row_title(row), f"**{row.verdict}**", EVIDENCE.get(row.evidence, "–"), runs,
-                           _estimate_cell(row, unit=False), row.claimed])
-    return markdown_table(["claim", "verdict", "evidence", "runs: profile, seeds", "estimate [95 % interval]",
-                           "claimed"], table_rows, "llllrl")
+        if row.verdict == NOT_RUN:
+            family, _, subject = row.id.partition("/")
+            claims = by_reason.setdefault(row.reason.split(":")[0], {})
+            claims.setdefault(row.title or family, []).extend([f"`{subject}`"] if subject else [])
+    return "\n".join(f"*Not run here, {kind} ({sum(max(len(s), 1) for s in claims.values())}):* "
+                     + "; ".join(title + (f" ({', '.join(subjects)})" if subjects else "")
+                                 for title, subjects in claims.items()) + ".\n"
+                     for kind, claims in by_reason.items())
 
 
 def ledger_by_chapter(rows: Sequence[LedgerRow]) -> str:
