@@ -23,7 +23,9 @@ from typing import Any
 import torch
 
 from lsbook.book.chapter_sweep import run_chapter_sweep
+from lsbook import claims
 from lsbook.book.execute import chapter_names, chapter_parameters, chapter_title, parse_parameters, run_chapter
+from lsbook.book.settings import book_runs
 from lsbook.cluster.sweep import DEFAULT_TIME, length_overrides, run_sweep, specs_from_args
 from lsbook.data.acquire import dataset_status, fetch
 from lsbook.data.registry import DATASETS, get_dataset
@@ -31,7 +33,7 @@ from lsbook.data.roots import data_root
 from lsbook.errors import LsbookError
 from lsbook.experiments.distillation_grid import SETUPS
 from lsbook.experiments.mutual_info import MI_SETUPS, curve, ensure_curve
-from lsbook.profiles import DEFAULT_PROFILE, PROFILES
+from lsbook.profiles import DEFAULT_PROFILE, PROFILES, resolve_profile
 from lsbook.run_config import RunConfig
 from lsbook.runs import ensure, run_config
 from lsbook.runtime import pick_device
@@ -131,11 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     _run_arguments(train)
     train.set_defaults(func=cmd_train)
 
-    runs = commands.add_parser("runs", help="list the runs in the results store (and check their files)")
+    runs = commands.add_parser("runs", help="list the runs in the results store (and check their files); "
+                                            "`runs ensure --book` trains every run the book shows")
     runs.add_argument("--recipe", default=None, help="only this recipe")
     runs.add_argument("--profile", default=None, help="only this profile")
     runs.add_argument("--results", default=None, help="results store folder (default $LSBOOK_RESULTS or <repo>/results)")
     runs.set_defaults(func=cmd_runs)
+    runs_actions = runs.add_subparsers(dest="runs_action", metavar="ACTION")
+    ensuring = runs_actions.add_parser("ensure", help="train whatever is missing of the runs the book's chapters show")
+    ensuring.add_argument("--book", action="store_true", required=True,
+                          help="the runs of every chapter at the profile (lsbook.book.settings.book_runs)")
+    _run_arguments(ensuring, length=False)
+    _cluster_arguments(ensuring)
+    ensuring.set_defaults(func=cmd_runs_ensure)
 
     sweep = commands.add_parser("sweep", help="train a grid of alphas x seeds, skipping stored runs")
     sweep.add_argument("recipe", help="recipe name (or, with --distillation, a distillation study)")
@@ -389,6 +399,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_runs_ensure(args: argparse.Namespace) -> int:
+    """Train every run the book shows at the profile that is not stored (or print them, --dry-run):
+    the first step of scripts/build_book.sh, so that the pages only read the store."""
+    profile = resolve_profile(args.profile)
+    _use_threads(args.threads)
+    specs = book_runs(profile)
+    print(f"the book at the {profile} profile shows {len(specs)} run(s) of its own", flush=True)
+    return run_sweep(args, specs) if specs else 0
+
+
 # --- grids -----------------------------------------------------------------------------------------
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -424,11 +444,6 @@ def cmd_mutual_info(args: argparse.Namespace) -> int:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     """Print the claim ledger: an aligned table, or JSON with --json."""
-    from lsbook import claims
-    from lsbook.profiles import resolve_profile
-    from lsbook.store import Store
-    from lsbook.validation import check_choice
-
     profile = resolve_profile(args.profile)
     chapters = [check_choice(c, claims.CHAPTERS, "chapter") for c in (args.chapter or [])]
     rows = claims.ledger(profile, store=Store(args.results), chapters=chapters or None)

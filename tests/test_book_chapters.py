@@ -24,10 +24,14 @@ def test_every_toc_entry_is_a_file_and_the_chapters_are_notebooks():
             "what_was_run"} <= set(NAMES)
 
 
-def test_the_appendix_executes_after_every_other_chapter():
-    # Sphinx reads (and myst-nb executes) documents in sorted order of their names; the appendix
-    # lists every stored run, so it must come last to see the runs the other chapters trained.
-    assert sorted(NAMES)[-1] == "what_was_run"
+def test_the_book_trains_before_any_page_executes():
+    """The build trains every run the chapters show first (``runs ensure --book``), so no page depends
+    on the order in which Sphinx executes them (alphabetical) and the introduction is never stale."""
+    script = (chapters.REPO_ROOT / "scripts" / "build_book.sh").read_text()
+    ensure, build = script.index("runs ensure --book"), script.index("jb build")
+    assert ensure < build
+    function = chapters.build_book.__code__.co_names
+    assert "ensure_book_runs" in function and "count_records" in function
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -82,7 +86,7 @@ def test_widget_cells_run_only_in_jupyterlab(name):
 
 
 def test_parse_parameters_reads_yaml_and_singular_keys():
-    values = chapters.parse_parameters("accuracy", [("alpha", "0.1"), ("profile", "smoke"),
+    values = chapters.parse_parameters("accuracy", [("alphas", "[0.1]"), ("profile", "smoke"),
                                                     ("seeds", "[0, 1]"), ("train", "false"),
                                                     ("recipe", "fcn-fmnist")])
     assert values == {"alphas": [0.1], "profile": "smoke", "seeds": [0, 1], "train": False,
@@ -91,6 +95,45 @@ def test_parse_parameters_reads_yaml_and_singular_keys():
         chapters.parse_parameters("accuracy", [("colour", "red")])
     with pytest.raises(LsbookError, match="unknown chapter"):
         chapters.parse_parameters("preface", [])
+
+
+def test_one_more_alpha_joins_the_grid_and_its_baseline():
+    from lsbook.book.settings import CHAPTERS
+    from lsbook.profiles import chapter_defaults
+
+    assert set(chapters.RUN_CHAPTERS) == set(CHAPTERS)
+    grid = chapter_defaults("cpu", "accuracy")["alphas"]
+    values = chapters.parse_parameters("accuracy", [("alpha", "0.2"), ("profile", "cpu")])
+    assert values["alphas"] == sorted({0.0, 0.2, *grid})            # α = 0.2 beside the grid, never instead
+    assert chapters.parse_parameters("mutual_information", [("alpha", "0.2")])["alphas"] == [0.0, 0.2]
+    assert chapters.parse_parameters("label_smoothing", [("alpha", "0.25")])["alphas"] == [0.25]  # no runs there
+
+
+def test_bad_parameter_values_fail_before_any_cell_runs(capsys):
+    for key, value, message in (("alpha", "abc", "alpha must be a number in [0, 1), got 'abc'"),
+                                ("seeds", "[-1]", "seed"), ("recipe", "fcn-cifar", "recipe")):
+        assert cli.main(["chapter", "run", "accuracy", "-p", key, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+
+
+def test_a_chapter_run_writes_new_runs_beside_links_to_the_committed_ones(tmp_path, monkeypatch):
+    from lsbook.store import Store
+    from tests.test_claims import put_run
+
+    committed = Store(tmp_path / "results")
+    record = put_run(committed, "fcn-fmnist", 0.0, 0, accuracy=0.8, profile="paper")
+    committed.put_derived(record, "smoothness-T1.0", {"gamma": 0.1})
+    monkeypatch.setenv("LSBOOK_RESULTS", str(committed.root))
+    mirror = Store(chapters.user_store(tmp_path / "user"))
+    seen = mirror.get(record.key)
+    assert seen is not None and mirror.derived(seen, "smoothness-T1.0") == {"gamma": 0.1}
+    before = sorted((p.name, p.stat().st_size) for p in committed.root.rglob("*") if p.is_file())
+    mirror.put_derived(seen, "smoothness-T1.0", {"gamma": 0.5})            # derived again: in the mirror only
+    put_run(mirror, "fcn-fmnist", 0.2, 0, accuracy=0.8, profile="paper")   # a new run: in the mirror only
+    assert sorted((p.name, p.stat().st_size) for p in committed.root.rglob("*") if p.is_file()) == before
+    assert committed.derived(record, "smoothness-T1.0") == {"gamma": 0.1}
+    assert len(mirror.folders()) == 2 and len(committed.folders()) == 1
 
 
 def test_default_output_names_the_parameters():

@@ -397,16 +397,6 @@ def test_chapter_rows_and_ledger_markdown(small_store):
         claims.chapter_rows("preface", "cpu", store=store)
 
 
-def test_the_ledger_page_executes_after_every_chapter_that_trains():
-    # Sphinx executes documents in sorted order of their names; the ledger and the runs appendix read
-    # the store that the other chapters fill, so they sort last.
-    from lsbook.book.execute import chapter_names
-
-    names = chapter_names()
-    assert names[:2] == ["intro", "what_was_found"]
-    assert sorted(names)[-2:] == ["what_was_found", "what_was_run"]
-
-
 # --- The Transformer's rows ---------------------------------------------------------------------------------
 
 N_SENTENCES = 200

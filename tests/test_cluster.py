@@ -326,7 +326,7 @@ def test_chapter_sweep_locally_keeps_one_notebook_per_alpha(tmp_path, monkeypatc
     (["calibration", "--alphas", "1.5"], "alpha must be in"),
     (["calibration", "--alphas", "0", "-p", "alpha", "0.2"], "-p alpha"),
     (["nosuch", "--alphas", "0"], "unknown chapter 'nosuch'"),
-    (["intro", "--alphas", "0"], "has no parameter 'alpha'"),
+    (["intro", "--alphas", "0"], "has no parameter 'alphas'"),
     (["calibration", "--alphas", "0", "--executor", "slurm", "--max-parallel", "0"], "--max-parallel"),
 ])
 def test_chapter_sweep_bad_input_submits_nothing(fake_slurm, argv, message):

@@ -155,5 +155,6 @@ def test_every_other_page_takes_only_its_profile_from_chapter_settings(monkeypat
 
 
 def test_training_length_follows_the_profile():
-    assert training_length("fcn-fmnist", "cpu") == "3 epochs on the full training set"
-    assert training_length("fcn-fmnist", "paper") == "100 epochs on the full training set"
+    assert training_length("fcn-fmnist", "cpu") == "3 epochs on 55,000 training examples (5,000 held out)"
+    assert training_length("fcn-fmnist", "paper") == "100 epochs on 55,000 training examples (5,000 held out)"
+    assert training_length("fcn-fmnist-full", "paper") == "100 epochs on all 60,000 training examples"  # N15

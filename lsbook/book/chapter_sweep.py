@@ -32,8 +32,9 @@ class ChapterTask:
         return Path(self.output_dir) / f"{self.name}-alpha{alpha:g}.ipynb"
 
     def chapter_parameters(self, alpha: float) -> dict[str, Any]:
-        """The chapter's parameters at this α (``-p alpha A`` sets its α list to [A])."""
-        return execute.parse_parameters(self.name, [*self.parameters, ("alpha", repr(float(alpha)))])
+        """The chapter's parameters at this α: its α list is [A] (each task of a sweep trains one α;
+        ``-p alphas [A]``, unlike ``-p alpha A``, which adds A to the chapter's grid)."""
+        return execute.parse_parameters(self.name, [*self.parameters, ("alphas", f"[{float(alpha)!r}]")])
 
     def __call__(self, alpha: float) -> str:
         limit_threads()

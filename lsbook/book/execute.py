@@ -10,6 +10,7 @@ way, exactly as when the book is built. ``chapter list`` names the chapters and 
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BOOK_DIR = REPO_ROOT / "book"
 TOC_FILE = REPO_ROOT / "_toc.yml"
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "_build" / "papermill"
+# The chapters that show grids of runs (lsbook.book.settings.CHAPTERS, named here without importing torch).
+RUN_CHAPTERS = ("accuracy", "calibration", "penultimate", "transformer", "distillation", "mutual_information")
 
 
 def chapter_names() -> list[str]:
@@ -103,10 +106,42 @@ def parse_parameters(name: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
             raise LsbookError(f"parameter {key}: cannot read {text!r} ({error})") from error
         if key not in known and f"{key}s" in known:
             key, value = f"{key}s", (value if isinstance(value, list) else [value])
+            if key == "alphas" and name in RUN_CHAPTERS:   # one more α beside the grid and its α = 0 baseline
+                values[key] = [*values.get(key, []), *value]
+                continue
         if key not in known:
             raise LsbookError(f"chapter {name!r} has no parameter {key!r}; parameters: {', '.join(known)}")
         values[key] = value
+    if "alphas" in values and name in RUN_CHAPTERS and not any(key == "alphas" for key, _ in pairs):
+        values["alphas"] = _with_grid(name, values)
+    check_parameters(name, values)
     return values
+
+
+def _with_grid(name: str, values: dict[str, Any]) -> list[float]:
+    """The α given by ``-p alpha A`` added to the chapter's default grid at its profile (α = 0, the
+    baseline every comparison needs, included), so that one more α never replaces the grid."""
+    from lsbook.profiles import chapter_defaults, resolve_profile
+    from lsbook.validation import check_alpha
+
+    added = [check_alpha(a) for a in values["alphas"]]
+    grid = chapter_defaults(resolve_profile(values.get("profile")), name).get("alphas") or []
+    return sorted({0.0, *map(float, grid), *added})
+
+
+def check_parameters(name: str, values: dict[str, Any]) -> None:
+    """Check the parameters the chapter resolves (lsbook.book.settings.chapter_settings) before any
+    cell runs: a bad value is a one-line LsbookError naming the parameter and what is allowed."""
+    from lsbook.book.settings import CHAPTERS, PROFILE_ONLY_CHAPTERS, chapter_settings
+
+    if name not in (*CHAPTERS, *PROFILE_ONLY_CHAPTERS):
+        return
+    taken = ("profile",) if name in PROFILE_ONLY_CHAPTERS else (
+        "profile", "recipes", "alphas", "seeds", "setups", "temperatures")
+    try:
+        chapter_settings(name, **{key: values[key] for key in taken if key in values})
+    except (TypeError, ValueError) as error:
+        raise LsbookError(f"chapter {name!r}: {error}") from error
 
 
 def default_output(name: str, parameters: dict[str, Any]) -> Path:
@@ -132,12 +167,18 @@ def run_chapter(name: str, parameters: dict[str, Any] | None = None, output: str
     if unknown:
         raise LsbookError(f"chapter {name!r} has no parameter {', '.join(map(repr, unknown))}; "
                           f"parameters: {', '.join(known)}")
+    check_parameters(name, parameters)
     output = Path(output) if output is not None else default_output(name, parameters)
     if output.suffix != ".ipynb":
         raise LsbookError(f"output must be an .ipynb file, got {output}")
     output.parent.mkdir(parents=True, exist_ok=True)
     source = output.with_name(f".{output.stem}.input.ipynb")
     jupytext.write(read_chapter(name), source, fmt="ipynb")
+    results = os.environ.get("LSBOOK_RESULTS") or str(user_store())
+    if progress:
+        print(f"runs this chapter trains are stored in {results}", file=sys.stderr, flush=True)
+    previous = os.environ.get("LSBOOK_RESULTS")
+    os.environ["LSBOOK_RESULTS"] = results           # the kernel inherits it
     try:
         papermill.execute_notebook(str(source), str(output), parameters=parameters,
                                    kernel_name=kernel_name, cwd=str(BOOK_DIR), progress_bar=progress)
@@ -146,7 +187,30 @@ def run_chapter(name: str, parameters: dict[str, Any] | None = None, output: str
                           f"{error.evalue}; the partly executed notebook is {output}") from error
     finally:
         source.unlink(missing_ok=True)
+        if previous is None:
+            os.environ.pop("LSBOOK_RESULTS", None)
+        else:
+            os.environ["LSBOOK_RESULTS"] = previous
     return output
+
+
+USER_STORE = DEFAULT_OUTPUT_DIR / "results"
+
+
+def user_store(folder: Path = USER_STORE) -> Path:
+    """A results store for chapter runs outside the tracked ``results/``: every committed record is
+    linked into it file by file (so the chapter reads them), and new runs, and anything derived from
+    a committed run, are written beside them into real files of this folder, never into ``results/``."""
+    from lsbook.store import Store
+
+    committed = Store()
+    for record_folder in committed.folders():
+        for file in record_folder.rglob("*"):            # the record's files and its derived/ values
+            link = folder / file.relative_to(committed.root)
+            if file.is_file() and not (link.exists() or link.is_symlink()):
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(file.resolve())
+    return folder
 
 
 def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str = "html",
@@ -162,7 +226,6 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
     """
     import contextlib
     import fcntl
-    import os
     import subprocess
 
     from lsbook.profiles import get_profile
@@ -192,10 +255,36 @@ def build_book(output_dir: str | Path, *, profile: str = "smoke", builder: str =
                    "sys.argv[0] = 'jb'; sys.exit(main())", "build", str(REPO_ROOT),
                    "--path-output", str(output_dir), "-W", "-n", "--keep-going", "--builder", builder]
         environment = {**os.environ, "LSBOOK_PROFILE": profile, **(env or {})}
+        ensure_book_runs(profile, environment, timeout)
+        before = count_records(environment)
         done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             log = (done.stdout + done.stderr).strip().splitlines()
             raise LsbookError(f"jb build ({builder}, profile {profile}) failed with exit status "
                               f"{done.returncode}:\n" + "\n".join(log[-60:]))
+        trained = count_records(environment) - before
+        if trained:
+            raise LsbookError(f"the pages trained {trained} run(s) that `runs ensure --book` did not: "
+                              "lsbook.book.settings.chapter_runs must name every run a chapter shows")
         stamp.write_text(profile + "\n")
     return result
+
+
+def ensure_book_runs(profile: str, environment: dict[str, str], timeout: float | None = None) -> None:
+    """``python -m lsbook runs ensure --book``: train every run the book shows at ``profile`` first."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "lsbook", "runs", "ensure", "--book", "--profile", profile,
+                           "--quiet"], env=environment, capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO_ROOT)
+    if done.returncode != 0:
+        log = (done.stdout + done.stderr).strip().splitlines()
+        raise LsbookError(f"runs ensure --book (profile {profile}) failed with exit status {done.returncode}:\n"
+                          + "\n".join(log[-40:]))
+
+
+def count_records(environment: dict[str, str]) -> int:
+    """How many runs the store of ``environment`` ($LSBOOK_RESULTS) holds."""
+    from lsbook.store import Store
+
+    return len(Store(environment.get("LSBOOK_RESULTS") or None).folders())

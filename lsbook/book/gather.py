@@ -46,12 +46,11 @@ def gather(recipe: str, alphas: Sequence[float], seeds: Sequence[int], profile: 
     profile that shows the `paper` runs beside its own reads the variant's committed `paper` runs
     (lsbook.book.gather.with_stored) and never retrains them, since they take an hour each.
     """
-    from lsbook.recipes import VARIANT_OF
     from lsbook.runs import ensure, run_config
     from lsbook.train import find_run
     from lsbook.validation import check_alpha
 
-    train = train and not (recipe in VARIANT_OF and "paper" in get_profile(profile).shown_beside)
+    train = train and trains_at(recipe, profile)
     grid = RunGrid(recipe, profile, tuple(check_alpha(a) for a in alphas), tuple(int(s) for s in seeds))
     for alpha in grid.alphas:
         for seed in grid.seeds:
@@ -66,6 +65,14 @@ def gather(recipe: str, alphas: Sequence[float], seeds: Sequence[int], profile: 
                 grid.records[(alpha, seed)] = record
     return grid
 
+
+
+def trains_at(recipe: str, profile: str) -> bool:
+    """Whether a chapter at ``profile`` trains missing runs of ``recipe``: not a variant sized for this
+    machine when the profile shows the committed `paper` runs beside its own (an hour a run)."""
+    from lsbook.recipes import VARIANT_OF
+
+    return not (recipe in VARIANT_OF and "paper" in get_profile(profile).shown_beside)
 
 
 def stored(recipe: str, alphas: Sequence[float], profile: str, *, store=None) -> RunGrid:

@@ -99,6 +99,18 @@ def provenance_text(records: Sequence[object]) -> str:
             f"code {values(commit)}, engine version {values(lambda r: r.config.get('engine_version'))}.")
 
 
+def runs_by_profile(grids) -> str:
+    """"44 stored runs (34 at the paper profile, 10 at cpu)": the runs of ``grids`` (RunGrid), counted
+    by the profile they were trained at, so that a page never calls paper runs cpu runs."""
+    counts: dict[str, int] = {}
+    for grid in grids:
+        counts[grid.profile] = counts.get(grid.profile, 0) + len(grid.records)
+    total = sum(counts.values())
+    parts = [f"{n} at the {p} profile" if i == 0 else f"{n} at {p}" for i, (p, n) in
+             enumerate(sorted(counts.items(), key=lambda item: -item[1])) if n]
+    return f"{total} stored run{'s' if total != 1 else ''}" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def ledger_provenance(rows: Sequence[object], store=None) -> str:
     """Where the claim ledger's numbers come from: the provenance line of every run at the profiles
     its rows used (:func:`provenance_text`)."""

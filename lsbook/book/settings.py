@@ -14,7 +14,10 @@ from lsbook.experiments.distillation_grid import SETUPS, DistillationSetup
 from lsbook.experiments.mutual_info import MI_SETUPS, MISetup
 from lsbook.profiles import chapter_defaults, get_profile, resolve, resolve_profile
 from lsbook.recipes import RECIPES, Recipe, variants_of
+from lsbook.sweep import GridRun, distillation_grid, expand_grid
+from lsbook.translation.settings import RECIPE as TRANSLATION_RECIPE
 from lsbook.validation import check_alpha, check_choice, check_temperature
+from lsbook.book.gather import trains_at
 
 # The chapters that take their recipes from a column of Table 5 (lsbook.paper), and the recipes
 # each adds to that column or leaves out.
@@ -121,11 +124,53 @@ def has_data(recipe: Recipe) -> bool:
 
 
 def training_length(recipe_name: str, profile: str) -> str:
-    """How long ``recipe_name`` trains at ``profile``, in words, e.g. "3 epochs on the full
-    training set" (for the chapters' prose, so that it follows the profile's definition)."""
+    """How long ``recipe_name`` trains at ``profile``, in words, e.g. "3 epochs on 55,000 training
+    images (5,000 held out)" (for the chapters' prose, so that it follows the profile's definition)."""
+    from lsbook.data.registry import get_dataset  # lazy: the lsbook.data package imports torch
+
     recipe = resolve(recipe_name, profile)
-    data = ("the full training set" if recipe.train_subset is None
-            else f"{recipe.train_subset:,} training examples")
+    info = get_dataset(recipe.dataset)
+    if recipe.train_subset is not None:
+        data = f"{recipe.train_subset:,} training examples"
+    elif recipe.train_on_holdout or not info.val_holdout:
+        data = f"all {info.train_size:,} training examples"
+    else:
+        data = f"{info.train_size - info.val_holdout:,} training examples ({info.val_holdout:,} held out)"
     if recipe.total_steps is not None:
         return f"{recipe.total_steps:,} optimiser steps on {data}"
     return f"{recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''} on {data}"
+
+
+# --- The runs the book shows ---------------------------------------------------------------------------
+
+def chapter_runs(chapter: str, profile: str | None = None) -> list[GridRun]:
+    """The runs ``chapter`` trains at ``profile`` where they are missing (its default grid), for the
+    recipes whose data is on this machine: what ``python -m lsbook runs ensure --book`` trains before
+    any page executes, so that the pages only read the store."""
+    settings = chapter_settings(chapter, profile)
+    profile = settings.profile
+    if chapter in TABLE5_CHAPTERS or chapter == "transformer":
+        recipes = settings.recipes if chapter in TABLE5_CHAPTERS else [TRANSLATION_RECIPE]
+        return [run for recipe in recipes if trains_at(recipe, profile) and has_data(resolve(recipe, profile))
+                for run in expand_grid(recipe, settings.alphas, settings.seeds, profile)]
+    if chapter == "distillation":
+        return [run for setup in settings.setups if has_data(resolve(setup.teacher_recipe, profile))
+                for run in distillation_grid(setup, None, settings.seeds, profile, keep_teachers=False)]
+    if chapter == "mutual_information":
+        return [GridRun(setup.config(alpha, seed, profile)) for setup in settings.setups
+                if trains_at(setup.recipe, profile) and has_data(setup.recipe_for(profile))
+                for alpha in settings.alphas or setup.alphas for seed in settings.seeds]
+    return []
+
+
+def book_runs(profile: str | None = None) -> list[GridRun]:
+    """Every run the book's chapters show at ``profile``, once each (a run that keeps its weights for
+    one chapter keeps them), in the order of the chapters."""
+    found: dict[str, GridRun] = {}
+    for chapter in CHAPTERS:
+        for run in chapter_runs(chapter, profile):
+            before = found.get(run.key)
+            found[run.key] = run if before is None else GridRun(
+                run.config, keep_model=before.keep_model or run.keep_model,
+                store_gamma=before.store_gamma or run.store_gamma)
+    return list(found.values())
