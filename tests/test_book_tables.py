@@ -254,3 +254,25 @@ def test_missing_data_notices_list_every_combination():
     assert "Data missing on this machine: 2 combinations" in text
     assert "- `fcn-mnist`: dataset 'mnist' not found; run `python -m lsbook data fetch mnist` Published:" in text
     assert "- `alexnet-cifar10`: dataset 'cifar10' not found\n" in text
+
+
+def test_the_replication_ablation_gives_each_choice_its_effect(tmp_path):
+    from lsbook.book.tables import REPLICATION_ABLATION, replication_ablation_table
+    from lsbook.store import Store
+    from tests.test_claims import put_run
+
+    store = Store(tmp_path)
+    for seed in (0, 1):
+        put_run(store, "fcn-fmnist-full", 0.0, seed, accuracy=0.90, profile="paper")
+        put_run(store, "fcn-fmnist-full-epochlr", 0.0, seed, accuracy=0.95, profile="paper")
+    lines = replication_ablation_table(store).splitlines()
+    assert len(lines) == 2 + len(REPLICATION_ABLATION)
+    base, epochlr = lines[2], next(line for line in lines if "`fcn-fmnist-full-epochlr`" in line)
+    assert "| 0, 1 |" in base and base.split("|")[5].strip() == "–"       # the reference has no effect of its own
+    effect = float(epochlr.split("|")[5].split("±")[0].strip().replace("−", "-"))
+    accuracy = {r.config["recipe"]: [] for r in store.records()}
+    for r in store.records():
+        accuracy[r.config["recipe"]].append(100 * r.metrics["test_accuracy"])
+    assert effect == pytest.approx(np.mean(accuracy["fcn-fmnist-full-epochlr"]) - np.mean(accuracy["fcn-fmnist-full"]),
+                                   abs=0.01)
+    assert "not trained yet" in next(line for line in lines if "`fcn-fmnist-full-replication`" in line)
