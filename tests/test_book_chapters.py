@@ -75,6 +75,21 @@ def test_every_glue_key_used_in_the_text_is_glued_by_a_code_cell(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_every_figure_has_alt_text_that_says_what_it_shows(name):
+    """L5: myst-nb gives a figure's <img> the alt text of the cell's ``mystnb: image: alt:``
+    (render_image_options, cell key "image"); without it the alt text is the image's file path."""
+    for cell in chapters.read_chapter(name).cells:
+        mystnb = cell.metadata.get("mystnb", {}) if cell.cell_type == "code" else {}
+        if "figure" not in mystnb:
+            continue
+        figure = mystnb["figure"]["name"]
+        alt = mystnb.get("image", {}).get("alt", "")
+        assert len(alt.split()) >= 12, f"{name}: {figure} has no alt text that describes it: {alt!r}"
+        assert not re.search(r"\.(png|svg|jpe?g)\b|_images|\.\./", alt), f"{name}: {figure}'s alt text looks like a path"
+        assert " - " not in alt and not re.search(r"\w- \w", alt), f"{name}: {figure}'s alt text has a broken word"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_widget_cells_run_only_in_jupyterlab(name):
     # nbclient (the book build and papermill) skips cells tagged skip-execution: widgets only make
     # sense with a live frontend, and executing them headless can hang nbclient (jupyter/nbclient#312)

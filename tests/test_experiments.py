@@ -337,7 +337,10 @@ def test_mi_verdict_describes_rise_and_fall():
     assert "With α = 0.1 the estimate rises from 0.200 nats at initialisation to 2.000 at step 10 and then falls by 1.250" in text
     assert "ends below the level of two collapsed clusters as this estimator reads it (0.804 nats at N = 600, L = 5" in text
     assert "With α = 0 the estimate" in text and "it ends above the level" in text
-    assert "keeps less information" in text
+    # M10: the two ends side by side, no direction read into them; the ledger's verdict follows
+    assert "At the end of training the estimate is 0.750 nats with α = 0.1 and 1.980 nats with α = 0" in text
+    assert "keeps" not in text and text.endswith("for the claim ledger to say, not the two numbers.")
+    assert mi_verdict(curves, "*MI lower* — **inconclusive**.").endswith("not the two numbers: *MI lower* — **inconclusive**.")
 
 
 def test_command_line_refuses_bad_input(capsys, tmp_path):

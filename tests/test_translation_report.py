@@ -124,7 +124,7 @@ def test_figure_data(grid):
     assert token_t == zero.metrics["curves"]["temperatures"] and ece[token_t.index(1.0)] == zero.metrics["test_ece"]
     assert curves["α = 0"]["bleu"] == (zero.metrics["bleu_curves"]["temperatures"], zero.metrics["bleu_curves"]["test"])
     fig = plots.calibration_sweep(curves, metrics=("ece", "bleu", "nll"), optima=report.optima(curves))
-    assert [len(ax.get_lines()) for ax in fig.axes] == [4, 4, 4]  # two curves, each with its ring
+    assert [len(ax.get_lines()) for ax in fig.axes] == [4, 4, 4, 0]  # two curves, each with its ring; the legend
 
     with pytest.raises(LsbookError, match="not among"):
         report.stored_bins(zero, 1.7)

@@ -80,9 +80,14 @@ def _mi_shape(steps: np.ndarray, values: np.ndarray) -> str:
             f"{values[peak]:.3f})")
 
 
-def mi_verdict(curves: MICurves) -> str:
+def mi_verdict(curves: MICurves, ledger_verdict: str = "") -> str:
     """The original's findings checked on our curves (Markdown), read against what the estimator
-    gives two collapsed clusters at the same N and L rather than against log 2."""
+    gives two collapsed clusters at the same N and L rather than against log 2.
+
+    The ends of the α = 0 and α > 0 curves are stated side by side, never as "more" or "less"
+    information: whether their difference is an effect of label smoothing is the claim ledger's
+    verdict (row ``mi-fall``); ``ledger_verdict``, that row as ``lsbook.claims.verdict_sentences``
+    words it, is appended."""
     from lsbook.information import unrelated_reference
 
     if not curves.values:
@@ -104,11 +109,11 @@ def mi_verdict(curves: MICurves) -> str:
         end0, end1 = curves.values[0.0].mean(axis=0)[-1], curves.values[other].mean(axis=0)[-1]
         seeds = min(len(v) for v in curves.seeds.values())
         sentences.append(
-            f"At the end of training the network trained with α = {other:g} keeps "
-            f"{'less' if end1 < end0 else 'more'} information about the example index than the one "
-            f"trained without ({end1:.3f} vs {end0:.3f} nats, "
-            f"{'one seed per curve' if seeds == 1 else f'means over {seeds} seeds'}); the original "
-            f"reports less with label smoothing, and an end slightly above log 2 — where two collapsed clusters "
-            f"put this estimator at the original's N = 600 and L = 5, since its bias there is "
-            f"{unrelated_reference(600, 5).mean:.2f} nats.")
+            f"At the end of training the estimate is {end1:.3f} nats with α = {other:g} and {end0:.3f} nats "
+            f"with α = 0 ({'one seed per curve' if seeds == 1 else f'means over {seeds} seeds'}); the original "
+            f"reports less information about the example index with label smoothing, and an end slightly above "
+            f"log 2 — where two collapsed clusters put this estimator at the original's N = 600 and L = 5, since "
+            f"its bias there is {unrelated_reference(600, 5).mean:.2f} nats. Whether our difference is an effect "
+            f"of label smoothing or seed-to-seed noise is for the claim ledger to say, not the two numbers"
+            + (f": {ledger_verdict}" if ledger_verdict else "."))
     return " ".join(sentences)
