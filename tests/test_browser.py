@@ -10,6 +10,10 @@ network. The test fails on
   inside a container that fits the column (clipping is an error, a scroll bar is not);
 - an image that is missing or did not load (naturalWidth 0), an unresolved glue key or other
   MyST/docutils error markup, and an internal link to a page or anchor that does not exist.
+
+On a 390 × 844 phone screen no page may be wider than the screen (wide tables scroll inside their
+container), the ledger's verdict column must be on the screen without scrolling sideways, and the
+smoke build's ledger must give no verdict: a claim is never confirmed or contradicted on smoke runs.
 """
 
 import functools
@@ -28,6 +32,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 VIEWPORT = {"width": 1280, "height": 900}  # a laptop screen: the theme shows both sidebars
+PHONE = {"width": 390, "height": 844}      # a phone screen
 # The text column of the book theme; a test page without it is measured against its <body>.
 COLUMN = "article.bd-article"
 # Raw TeX that MathJax should have replaced: \( \) \[ \] $$, $...$ and TeX commands such as \frac.
@@ -190,6 +195,82 @@ def check_page(page, base: str, html: Path, relative: str, stats: dict[str, int]
         elif target.fragment and path.suffix == ".html" and unquote(target.fragment) not in anchors_of(path):
             problems.append(f"broken link {href!r}: no anchor #{target.fragment}")
     return problems
+
+
+# On a phone: how much wider than the screen the page is, and where the ledger's verdict column ends.
+PHONE_JS = """() => ({
+  width: document.documentElement.scrollWidth,
+  widest: [...document.querySelectorAll("article.bd-article *")]
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+            && !e.closest(".pst-scrollable-table-container, .cell_output, .highlight, mjx-container, table"))
+    .slice(0, 3).map(e => e.tagName.toLowerCase() + ": " + (e.textContent || "").slice(0, 50)),
+  verdicts: [...document.querySelectorAll("table.ledger-table")].map(t => {
+    const head = t.querySelector("th:nth-child(2)");
+    return {right: head ? head.getBoundingClientRect().right : 0,
+            cells: [...t.querySelectorAll("tbody td:nth-child(2)")].map(c => c.textContent.trim())};
+  }),
+})"""
+
+
+def phone_problems(page, base: str, relative: str, smoke: bool) -> list[str]:
+    """What is wrong with one page on a phone screen (see the module docstring)."""
+    page.set_viewport_size(PHONE)
+    page.goto(base + relative, wait_until="load")
+    found = page.evaluate(PHONE_JS)
+    problems = []
+    if found["width"] > PHONE["width"]:
+        problems.append(f"{found['width']} px wide on a {PHONE['width']}-px phone: {found['widest']}")
+    for table in found["verdicts"]:
+        if table["right"] > PHONE["width"]:
+            problems.append(f"the ledger's verdict column ends at {table['right']:.0f} px, off a {PHONE['width']}-px screen")
+        judged = sorted({c for c in table["cells"] if c in ("confirmed", "contradicted")})
+        if smoke and judged:
+            problems.append(f"a verdict on smoke runs: {', '.join(judged)}")
+    return problems
+
+
+def test_every_page_fits_a_phone_and_smoke_gives_no_verdict(served_book):
+    html, base, sync_playwright = served_book
+    report = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            for relative in pages_of(html):
+                page = browser.new_page()
+                problems = phone_problems(page, base, relative, smoke=True)
+                page.close()
+                if problems:
+                    report[relative] = problems
+        finally:
+            browser.close()
+    assert not report, "\n".join(f"{p}:\n  " + "\n  ".join(v) for p, v in report.items())
+    assert "ledger-table" in (html / "book" / "what_was_found.html").read_text()   # the check saw the ledger
+
+
+def test_the_phone_check_catches_a_wide_page_a_hidden_verdict_and_a_smoke_verdict(served_folder):
+    sync_playwright = _playwright()
+    folder, base = served_folder
+    (folder / "wide.html").write_text(
+        '<html><head><meta name="viewport" content="width=device-width"></head><body>'
+        '<article class="bd-article"><p><code>lsbook.losses.a_very_long_identifier_that_never_breaks_'
+        'at_all_on_a_small_screen_of_a_phone</code></p>'
+        '<table class="ledger-table"><thead><tr><th style="min-width: 500px">claim</th><th>verdict</th></tr></thead>'
+        '<tbody><tr><td>raises accuracy</td><td>confirmed</td></tr></tbody></table></article></body></html>')
+    (folder / "fine.html").write_text(
+        '<html><head><meta name="viewport" content="width=device-width"></head><body>'
+        '<article class="bd-article"><p>short</p><table class="ledger-table"><thead><tr><th>claim</th>'
+        '<th>verdict</th></tr></thead><tbody><tr><td>x</td><td>inconclusive</td></tr></tbody></table>'
+        '</article></body></html>')
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            problems = "\n".join(phone_problems(browser.new_page(), base, "wide.html", smoke=True))
+            fine = phone_problems(browser.new_page(), base, "fine.html", smoke=True)
+        finally:
+            browser.close()
+    for expected in ("px wide on a 390-px phone", "verdict column ends at", "a verdict on smoke runs: confirmed"):
+        assert expected in problems, f"{expected!r} not reported in:\n{problems}"
+    assert fine == []
 
 
 def test_every_page_loads_cleanly_in_chromium(served_book):
