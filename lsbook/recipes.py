@@ -414,7 +414,7 @@ RECIPES: dict[str, Recipe] = {
 # Recipes that run an experiment of the papers on data and at a length this machine has: recipe ->
 # the paper recipe whose experiment it runs. Their numbers are shown beside that recipe's, named with
 # their dataset and schedule (schedule_text), never as its numbers.
-VARIANT_OF: dict[str, str] = {}
+VARIANT_OF: dict[str, str] = {"transformer-multi30k-small": "transformer-multi30k"}  # sized for a 2-core CPU
 for _paper_recipe in ("resnet56-cifar10", "alexnet-cifar10"):  # resnet56-cifar10-jpeg, alexnet-cifar10-jpeg
     _cpu_recipe = _on_cifar10_jpeg(RECIPES[_paper_recipe], CIFAR10_JPEG_EPOCHS)
     RECIPES[_cpu_recipe.name] = _cpu_recipe
@@ -453,6 +453,11 @@ def schedule_text(recipe: str) -> str:
     if recipe not in VARIANT_OF:
         return ""
     mine, theirs = RECIPES[recipe], RECIPES[VARIANT_OF[recipe]]
+    if mine.model == "transformer":
+        def size(r: Recipe) -> str:
+            k = r.model_kwargs
+            return f"d_model {k['d_model']}, {k['num_encoder_layers']} + {k['num_decoder_layers']} layers"
+        return f"{size(mine)}, {mine.epochs} epochs (the replication's: {size(theirs)}, {theirs.epochs} epochs)"
     steps = f"{mine.total_steps:,} of the original's {theirs.total_steps:,} steps"
     if mine.dataset == "cifar10-jpeg":
         return f"{mine.total_steps // CIFAR10_JPEG_STEPS_PER_EPOCH} epochs ({steps})"

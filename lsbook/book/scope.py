@@ -77,7 +77,7 @@ def combination_scope(profile: str, store=None) -> list[dict[str, str]]:
     """Every combination of the replication's Table 5 (and the original's extra rows): whether the
     store has plain runs of it at a considered profile, or why the book shows published numbers only."""
     from lsbook.book.tables import describe
-    from lsbook.recipes import variants_of
+    from lsbook.recipes import RECIPES, variants_of
     from lsbook.runs import probe_inside as probe_rides_inside
     from lsbook.store import Store
 
@@ -96,13 +96,14 @@ def combination_scope(profile: str, store=None) -> list[dict[str, str]]:
                                 if e in paper.TABLE5_EXPERIMENTS.get(recipe, ()))
         ours = [p for p in profiles if p in held.get(recipe, set())]
         variants = [v for v in variants_of(recipe) if any(p in held.get(v, set()) for p in profiles)]
+        other = "; ".join(f"ours on another {'encoding' if RECIPES[v].dataset != RECIPES[recipe].dataset else 'size'}"
+                          f" and schedule: {describe(v)[0]}, {describe(v)[1]} (`{v}`)" for v in variants)
         if recipe in OUT_OF_SCOPE:
             shows, why = "published numbers only", OUT_OF_SCOPE[recipe]
         elif ours:
-            shows, why = f"ours ({', '.join(ours)}) and the published numbers", ""
+            shows, why = f"ours ({', '.join(ours)}) and the published numbers" + (f"; {other}" if other else ""), ""
         elif variants:
-            described = "; ".join(f"{describe(v)[0]}, {describe(v)[1]} (`{v}`)" for v in variants)
-            shows = f"the published numbers, and ours on another encoding and schedule: {described}"
+            shows = f"the published numbers, and {other}"
             why = why_not_run(recipe, profiles[-1])
         else:
             shows, why = "published numbers only", why_not_run(recipe, profiles[-1])
