@@ -333,7 +333,6 @@ def test_not_run_reasons_name_data_gpu_time_or_untrained(monkeypatch):
     assert why_not_run("transformer-multi30k-small", "paper").startswith("not trained yet")
     assert why_not_run("fcn-mnist", "paper").startswith("not trained yet: MNIST is here")
     assert why_not_run("fcn-fmnist-student", "cpu").startswith("not trained yet")
-    monkeypatch.setattr("lsbook.profiles._dataset_on_disk", lambda name: False)
     assert "synthetic stand-in images for CIFAR-10" in why_not_run("alexnet-cifar10", "smoke")
 
 
