@@ -349,3 +349,82 @@ def test_the_checker_catches_each_kind_of_fault(served_folder):
         assert expected in text, f"{expected!r} not reported in:\n{text}"
     assert "other.html#here" not in text and "#top" not in text
     assert clean == [], clean  # a table that scrolls inside the column, code with TeX or $ signs
+
+
+# --- A chapter in JupyterLab ---------------------------------------------------------------------------
+
+# MyST that JupyterLab's plain Markdown renderer leaves as text: a role, a label, a directive fence.
+RAW_MYST = re.compile(r"\{(?:glue(?::\w+)?|cite|ref|numref|doc|eq)\}|^\([\w-]+\)=(?=\s*$)|```\{", re.MULTILINE)
+
+
+def jupyterlab_markdown(chapter: str, tmp_path: Path, *, myst: bool = True) -> list[str]:
+    """The rendered text of every Markdown cell of ``chapter`` (converted to a notebook, as
+    `chapter run` does) opened in JupyterLab in the headless browser, offline; ``myst`` False disables
+    the jupyterlab-myst extension (the planted fault: JupyterLab's own renderer)."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import jupytext
+
+    sync_playwright = _playwright()
+    root = tmp_path / ("myst" if myst else "plain")
+    (root / ".config" / "labconfig").mkdir(parents=True)
+    if not myst:
+        (root / ".config" / "labconfig" / "page_config.json").write_text(
+            json.dumps({"disabledExtensions": {"jupyterlab-myst": True}}))
+    settings = root / ".settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)     # every cell rendered, not only those in view
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    jupytext.write(jupytext.read(Path(__file__).parents[1] / "book" / f"{chapter}.md"), root / f"{chapter}.ipynb",
+                   fmt="ipynb")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--ServerApp.root_dir={root}", "--IdentityProvider.token=", "--ServerApp.password=", "--LabApp.news_url=",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"),
+             "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings")})
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.set_viewport_size(VIEWPORT)
+                page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+                    f"http://127.0.0.1:{port}") or route.request.url.startswith("data:") else route.abort())
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/{chapter}.ipynb")
+                page.wait_for_selector(".jp-MarkdownCell", timeout=120_000)
+                page.wait_for_timeout(3000)
+                return page.eval_on_selector_all(".jp-MarkdownCell .jp-Cell-inputWrapper",
+                                                 "els => els.map(e => e.innerText)")
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_jupyterlab_renders_a_chapters_myst(tmp_path):
+    """M8: with jupyterlab-myst (installed by the set-up) a chapter's roles, labels and directives
+    render; with the extension disabled, the same check finds them raw."""
+    rendered = jupyterlab_markdown("label_smoothing", tmp_path)
+    assert len(rendered) > 3 and any("What label smoothing is" in text for text in rendered)
+    raw = sorted({m.group(0) for text in rendered for m in RAW_MYST.finditer(text)})
+    assert not raw, f"raw MyST in JupyterLab: {raw}"
+    plain = jupyterlab_markdown("label_smoothing", tmp_path, myst=False)
+    assert {m.group(0) for text in plain for m in RAW_MYST.finditer(text)} >= {"(chapter-label-smoothing)=",
+                                                                               "{glue:text}"}
