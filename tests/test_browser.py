@@ -16,6 +16,7 @@ container), the ledger's verdict column must be on the screen without scrolling 
 smoke build's ledger must give no verdict: a claim is never confirmed or contradicted on smoke runs.
 """
 
+import contextlib
 import functools
 import http.server
 import re
@@ -85,6 +86,17 @@ LAYOUT_JS = """(column) => {
 }"""
 
 pytestmark = [pytest.mark.book, pytest.mark.slow]
+
+
+@contextlib.contextmanager
+def chromium(sync_playwright):
+    """Debian's chromium, headless, for the length of a ``with`` block."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def _playwright():
@@ -232,17 +244,13 @@ def phone_problems(page, base: str, relative: str, smoke: bool) -> list[str]:
 def test_every_page_fits_a_phone_and_smoke_gives_no_verdict(served_book):
     html, base, sync_playwright = served_book
     report = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for relative in pages_of(html):
-                page = browser.new_page()
-                problems = phone_problems(page, base, relative, smoke=True)
-                page.close()
-                if problems:
-                    report[relative] = problems
-        finally:
-            browser.close()
+    with chromium(sync_playwright) as browser:
+        for relative in pages_of(html):
+            page = browser.new_page()
+            problems = phone_problems(page, base, relative, smoke=True)
+            page.close()
+            if problems:
+                report[relative] = problems
     assert not report, "\n".join(f"{p}:\n  " + "\n  ".join(v) for p, v in report.items())
     assert "ledger-table" in (html / "book" / "what_was_found.html").read_text()   # the check saw the ledger
 
@@ -261,13 +269,9 @@ def test_the_phone_check_catches_a_wide_page_a_hidden_verdict_and_a_smoke_verdic
         '<article class="bd-article"><p>short</p><table class="ledger-table"><thead><tr><th>claim</th>'
         '<th>verdict</th></tr></thead><tbody><tr><td>x</td><td>inconclusive</td></tr></tbody></table>'
         '</article></body></html>')
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            problems = "\n".join(phone_problems(browser.new_page(), base, "wide.html", smoke=True))
-            fine = phone_problems(browser.new_page(), base, "fine.html", smoke=True)
-        finally:
-            browser.close()
+    with chromium(sync_playwright) as browser:
+        problems = "\n".join(phone_problems(browser.new_page(), base, "wide.html", smoke=True))
+        fine = phone_problems(browser.new_page(), base, "fine.html", smoke=True)
     for expected in ("px wide on a 390-px phone", "verdict column ends at", "a verdict on smoke runs: confirmed"):
         assert expected in problems, f"{expected!r} not reported in:\n{problems}"
     assert fine == []
@@ -282,19 +286,15 @@ def test_every_page_loads_cleanly_in_chromium(served_book):
     report: dict[str, list[str]] = {}
     stats: dict[str, int] = {}
     images = tables = 0
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for relative in pages:
-                page = browser.new_page()
-                problems = check_page(page, base, html, relative, stats)
-                images += page.locator("img").count()
-                tables += page.locator("table").count()
-                page.close()
-                if problems:
-                    report[relative] = problems
-        finally:
-            browser.close()
+    with chromium(sync_playwright) as browser:
+        for relative in pages:
+            page = browser.new_page()
+            problems = check_page(page, base, html, relative, stats)
+            images += page.locator("img").count()
+            tables += page.locator("table").count()
+            page.close()
+            if problems:
+                report[relative] = problems
     assert not report, "\n".join(f"{p}:\n  " + "\n  ".join(v) for p, v in report.items())
     assert images > 0 and tables > 0, "no page shows an image or a table"
     assert stats["maths"] > 20 and stats["rendered"] >= stats["maths"], stats  # the book has maths, rendered
@@ -332,13 +332,9 @@ def test_the_checker_catches_each_kind_of_fault(served_folder):
         '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" style="width: 800px; height: 10px">'
         '<script src="http://example.invalid/cdn.js"></script>'
         '<script>console.error("logged"); throw new Error("boom")</script></article></body></html>')
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            problems = check_page(browser.new_page(), base, folder, "page.html")
-            clean = check_page(browser.new_page(), base, folder, "other.html")
-        finally:
-            browser.close()
+    with chromium(sync_playwright) as browser:
+        problems = check_page(browser.new_page(), base, folder, "page.html")
+        clean = check_page(browser.new_page(), base, folder, "other.html")
     text = "\n".join(problems)
     for expected in ("JavaScript error: boom", "console error: logged", "image not loaded", "HTTP 404",
                      "unresolved glue", ".problematic", "no anchor #gone", "no file missing.html",
@@ -399,20 +395,16 @@ def jupyterlab_markdown(chapter: str, tmp_path: Path, *, myst: bool = True) -> l
                 break
             except OSError:
                 time.sleep(0.5)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.set_viewport_size(VIEWPORT)
-                page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
-                    f"http://127.0.0.1:{port}") or route.request.url.startswith("data:") else route.abort())
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/{chapter}.ipynb")
-                page.wait_for_selector(".jp-MarkdownCell", timeout=120_000)
-                page.wait_for_timeout(3000)
-                return page.eval_on_selector_all(".jp-MarkdownCell .jp-Cell-inputWrapper",
-                                                 "els => els.map(e => e.innerText)")
-            finally:
-                browser.close()
+        with chromium(sync_playwright) as browser:
+            page = browser.new_page()
+            page.set_viewport_size(VIEWPORT)
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+                f"http://127.0.0.1:{port}") or route.request.url.startswith("data:") else route.abort())
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/{chapter}.ipynb")
+            page.wait_for_selector(".jp-MarkdownCell", timeout=120_000)
+            page.wait_for_timeout(3000)
+            return page.eval_on_selector_all(".jp-MarkdownCell .jp-Cell-inputWrapper",
+                                             "els => els.map(e => e.innerText)")
     finally:
         server.terminate()
         server.wait(timeout=30)

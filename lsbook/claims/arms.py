@@ -11,6 +11,7 @@ tokens), else the point alone with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -133,8 +134,7 @@ def every_alpha(ctx: Context, runs: Runs, recipe: str) -> Grid | None:
         usable = [h for h in have if 0.0 in h and len(h) >= 2]
         if usable:
             largest = max(usable, key=lambda h: (len(h), usable.count(h), sorted(h)))
-            return alpha_arms(ctx, Runs(runs.subjects, profiles=(profile,), min_seeds=runs.min_seeds), recipe,
-                              tuple(sorted(largest)))
+            return alpha_arms(ctx, dataclasses.replace(runs, profiles=(profile,)), recipe, tuple(sorted(largest)))
     return None
 
 

@@ -421,15 +421,26 @@ def hard_labels_win(grid: Grid, alpha: float) -> str:
             f"{temperatures[0]:g}–{temperatures[-1]:g}, from T = {wins.min():g} to {wins.max():g}")
 
 
+def _transformer_runs_with(ctx: Context, claim: Claim, subject: Subject, metric: str, lacking: str
+                           ) -> Grid | NotRun | NoEstimate:
+    """The subject's Transformer runs (:func:`transformer_grid`) if every one keeps ``metric``; else
+    why not: not stored (NotRun), or stored without it (NoEstimate: "the runs keep ``lacking``")."""
+    grid = transformer_grid(ctx, claim, subject)
+    if grid is None:
+        return not_run(ctx, claim, subject)
+    if not all(metric in r.metrics for r in grid.records.values()):
+        return NoEstimate(f"the runs keep {lacking}", grid.profile, grid.seeds, grid.recipe)
+    return grid
+
+
 def fitted_nll(ctx: Context, claim: Claim, subject: Subject) -> Result:
     """Test-token NLL at each model's own fitted T, α minus α = 0, where over- and underconfidence no
     longer decide the NLL; the note says over which temperatures hard labels win."""
     alpha = subject.alpha
-    grid = transformer_grid(ctx, claim, subject)
-    if grid is None:
-        return not_run(ctx, claim, subject)
-    if not all("test_nll_at_val_temperature" in r.metrics for r in grid.records.values()):
-        return NoEstimate("the runs keep no NLL at their fitted temperature", grid.profile, grid.seeds, grid.recipe)
+    grid = _transformer_runs_with(ctx, claim, subject, "test_nll_at_val_temperature",
+                                  "no NLL at their fitted temperature")
+    if not isinstance(grid, Grid):
+        return grid
     values = [float(grid.records[(alpha, s)].metrics["test_nll_at_val_temperature"])
               - float(grid.records[(0.0, s)].metrics["test_nll_at_val_temperature"]) for s in grid.seeds]
     note = hard_labels_win(grid, alpha) if all("curves" in r.metrics for r in grid.records.values()) else ""
@@ -474,11 +485,9 @@ def token_ece(ctx: Context, claim: Claim, subject: Subject) -> Result:
 def ece_optimal_temperature(ctx: Context, claim: Claim, subject: Subject) -> Result:
     """The temperature of the lowest validation-token ECE on each run's stored grid, α minus α = 0."""
     alpha = subject.alpha
-    grid = transformer_grid(ctx, claim, subject)
-    if grid is None:
-        return not_run(ctx, claim, subject)
-    if not all("curves" in r.metrics for r in grid.records.values()):
-        return NoEstimate("the runs keep no ECE-against-T curves", grid.profile, grid.seeds, grid.recipe)
+    grid = _transformer_runs_with(ctx, claim, subject, "curves", "no ECE-against-T curves")
+    if not isinstance(grid, Grid):
+        return grid
 
     def optimal(record: Record) -> float:
         curves = record.metrics["curves"]

@@ -158,6 +158,8 @@ CALIBRATION_SOURCE = f"{ORIGINAL}, Section 3 and Table 3; {REPLICATION}, Section
 FIGURE2_SOURCE = f"{ORIGINAL}, Section 2 and Figure 1; {REPLICATION}, Section 4 and Figure 2"
 HOLDOUT_SOURCE = (f"{REPLICATION}, Section 2.1 and Table 2 (trained on all 60,000 Fashion-MNIST images); this book "
                   "trains fcn-fmnist on 55,000 and holds out 5,000")
+VERSUS_0 = "α {alpha:g} vs 0"     # the arms of a claim that compares one α with α = 0
+ACCURACY_DIFFERENCE = "test accuracy, α = {alpha:g} minus α = 0"
 SPREAD_RATIO = ("spread-to-distance ratio (mean distance to the class centroid / mean distance between class "
                 "centroids; training examples of three classes, {space}), α = {alpha:g} minus α = 0")
 
@@ -165,26 +167,26 @@ CLAIMS: tuple[Claim, ...] = (
     # --- Accuracy (Table 2) ---
     Claim("accuracy-up", "raises accuracy", "accuracy", f"{ORIGINAL}, abstract and Table 2",
           "Label smoothing with α = {alpha:g} raises the top-1 test accuracy of {subject} (the original: \"in "
-          "addition to improving generalization\").", "α {alpha:g} vs 0",
-          "test accuracy, α = {alpha:g} minus α = 0", "points", UP, "accuracy",
+          "addition to improving generalization\").", VERSUS_0,
+          ACCURACY_DIFFERENCE, "points", UP, "accuracy",
           Runs(paper.recipes_for("accuracy"))),
     Claim("accuracy", "keeps accuracy", "accuracy", ACCURACY_SOURCE,
           "Label smoothing with α = {alpha:g} does not lower the top-1 test accuracy of {subject} by more than "
           "{margin:g} points (the replication: moderate smoothing raises the accuracy \"overall\", with \"minor "
-          "improvements or even degradation\" for some networks).", "α {alpha:g} vs 0",
-          "test accuracy, α = {alpha:g} minus α = 0", "points", KEEPS_ACCURACY, "accuracy",
+          "improvements or even degradation\" for some networks).", VERSUS_0,
+          ACCURACY_DIFFERENCE, "points", KEEPS_ACCURACY, "accuracy",
           Runs(paper.recipes_for("accuracy"))),
     Claim("exception", "exception: accuracy falls", "accuracy", ACCURACY_SOURCE,
           "{subject} is an exception: α = {alpha:g} lowers its test accuracy (the replication{on}: {published_0:.2f} % "
-          "→ {published_alpha:.2f} %).", "α {alpha:g} vs 0",
-          "test accuracy, α = {alpha:g} minus α = 0", "points", DOWN, "accuracy",
+          "→ {published_alpha:.2f} %).", VERSUS_0,
+          ACCURACY_DIFFERENCE, "points", DOWN, "accuracy",
           Runs(("resnet56-cifar10", "fcn-fmnist"))),
     Claim("accuracy-falls", "large α lowers accuracy", "accuracy",
           f"{REPLICATION}, Section 3 (\"the level of label smoothing required ... varies between architectures and "
           "datasets\") and Table 2",
           "With a large α = {alpha:g} label smoothing lowers the test accuracy of {subject} (the replication{on}: "
-          "{published_0:.2f} % → {published_alpha:.2f} %).", "α {alpha:g} vs 0",
-          "test accuracy, α = {alpha:g} minus α = 0", "points", DOWN, "accuracy",
+          "{published_0:.2f} % → {published_alpha:.2f} %).", VERSUS_0,
+          ACCURACY_DIFFERENCE, "points", DOWN, "accuracy",
           Runs(("fcn-fmnist",), alphas=(0.0, LARGE_ALPHA))),
     Claim("holdout-gain", "hold-out images raise accuracy", "accuracy", HOLDOUT_SOURCE,
           "Training the Fashion-MNIST FCN on all 60,000 training images, the 5,000 held-out ones included, raises "
@@ -210,7 +212,7 @@ CLAIMS: tuple[Claim, ...] = (
     # --- Penultimate layer (Figure 2) ---
     *(Claim(f"clusters-{space}", f"tighter clusters ({title})", "penultimate", FIGURE2_SOURCE,
             "With α = {alpha:g} the penultimate-layer activations of {subject} form tighter clusters than with α = 0, "
-            f"{where}: the spread-to-distance ratio of the stored training examples is lower.", "α {alpha:g} vs 0",
+            f"{where}: the spread-to-distance ratio of the stored training examples is lower.", VERSUS_0,
             SPREAD_RATIO.replace("{space}", space), "", DOWN, "cluster_ratio",
             Runs((*paper.recipes_for("plr"), "fcn-fmnist")), options={"space": space})
       for space, title, where in (
@@ -221,7 +223,7 @@ CLAIMS: tuple[Claim, ...] = (
           "much denser and equidistant\") and Figure 2",
           "With α = {alpha:g} the class clusters of {subject} in the plane of the three class templates are closer to "
           "equidistant than with α = 0: the spread of the three distances between their centroids is lower.",
-          "α {alpha:g} vs 0", "standard deviation / mean of the three centroid distances (template plane, stored "
+          VERSUS_0, "standard deviation / mean of the three centroid distances (template plane, stored "
           "training examples), α = {alpha:g} minus α = 0", "", DOWN, "distance_spread",
           Runs((*paper.recipes_for("plr"), "fcn-fmnist"))),
     # --- Calibration (Table 3) ---
@@ -257,18 +259,18 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("tr-bleu", "raises BLEU", "transformer",
           f"{ORIGINAL}, Table 1 (WMT14: 25.3 → 25.8, from Vaswani et al.); {REPLICATION}, Section 5.3 (not reproduced "
           "on Multi30k)", "Label smoothing with α = {alpha:g} raises the Transformer's test BLEU (beam search, T = 1).",
-          "α {alpha:g} vs 0", "test BLEU, α = {alpha:g} minus α = 0", "BLEU", UP, "sentences",
+          VERSUS_0, "test BLEU, α = {alpha:g} minus α = 0", "BLEU", UP, "sentences",
           Runs(TRANSFORMERS, variants=False, alternatives=True), options={"metric": "test_bleu"}),
     Claim("tr-nll", "worsens NLL", "transformer",
           f"{ORIGINAL}, Table 1 (perplexity 4.67 → 4.92) and Section 5; {REPLICATION}, Section 5.3",
-          "Label smoothing with α = {alpha:g} worsens the Transformer's test-token NLL at T = 1.", "α {alpha:g} vs 0",
+          "Label smoothing with α = {alpha:g} worsens the Transformer's test-token NLL at T = 1.", VERSUS_0,
           "test-token NLL at T = 1 [nats], α = {alpha:g} minus α = 0", "nats", UP, "sentences",
           Runs(TRANSFORMERS, variants=False, alternatives=True), options={"metric": "test_nll"}),
     Claim("tr-nll-fitted", "worsens NLL at the fitted T", "transformer",
           f"{ORIGINAL}, Section 5; {REPLICATION}, Section 5.3 and Figure 5 (NLL against T)",
           "Label smoothing with α = {alpha:g} worsens the Transformer's test-token NLL also after temperature "
           "scaling, each model at the temperature fitted on its validation tokens (the original: hard labels give the "
-          "better NLL at all temperatures).", "α {alpha:g} vs 0",
+          "better NLL at all temperatures).", VERSUS_0,
           "test-token NLL at each model's fitted T [nats], α = {alpha:g} minus α = 0", "nats", UP, "fitted_nll",
           Runs(TRANSFORMERS, variants=False, alternatives=True)),
     Claim("tr-ece-lower", "lowers token ECE", "transformer",
@@ -288,7 +290,7 @@ CLAIMS: tuple[Claim, ...] = (
           f"{REPLICATION}, Section 5.3 and Figure 5 (\"the amount of temperature scaling needed to get a minimal ECE "
           "is decreased to about 1.1 when a label smoothing constant of α = 0.3 is used\")",
           "Label smoothing with α = {alpha:g} lowers the temperature at which the Transformer's validation-token ECE "
-          "is lowest.", "α {alpha:g} vs 0", "ECE-optimal temperature on the validation tokens (stored grid of T), "
+          "is lowest.", VERSUS_0, "ECE-optimal temperature on the validation tokens (stored grid of T), "
           "α = {alpha:g} minus α = 0", "", DOWN, "ece_optimal_temperature",
           Runs(TRANSFORMERS, alphas=(0.0, LARGE_ALPHA), variants=False, alternatives=True)),
     # --- Knowledge distillation (Table 4, Figures 7 and 8) ---
@@ -326,14 +328,14 @@ CLAIMS: tuple[Claim, ...] = (
           f"{ORIGINAL}, Section 4, Figure 6 and Appendix A.2; {REPLICATION}, Section 6.3 (not reproduced)",
           "Late in training (the last quarter of the estimates) the network trained with α = {alpha:g} carries less "
           "information about the example index than the one trained with α = 0: its estimate above the reference on "
-          "unrelated examples is lower{stand_in}.", "α {alpha:g} vs 0",
+          "unrelated examples is lower{stand_in}.", VERSUS_0,
           "Î minus its reference on unrelated examples (same N, L), late-training mean, α = {alpha:g} minus α = 0",
           "nats", DOWN, "mi_late", Runs(MI_SUBJECTS, variants=False)),
     # --- What later work claims ---
     Claim("sc-degrades", "degrades selective classification", "later_work", f"{XIA_25}, abstract and Section 3",
           "Label smoothing degrades selective classification of {subject}: the area under the risk–coverage curve "
           "(AURC), ranking by maximum softmax probability, is higher with α = {alpha:g} than with α = 0.",
-          "α {alpha:g} vs 0", "AURC (%, maximum softmax probability), α = {alpha:g} minus α = 0", "points", UP,
+          VERSUS_0, "AURC (%, maximum softmax probability), α = {alpha:g} minus α = 0", "points", UP,
           "logits", Runs(IMAGE_CLASSIFIERS), options={"statistic": "msp_aurc"}),
     Claim("sc-lognorm", "logit normalisation recovers it", "later_work", f"{XIA_25}, abstract and Section 5",
           "Post-hoc logit normalisation recovers the selective classification that label smoothing lost: for "
@@ -345,7 +347,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("calibratability", "harder to calibrate by temperature", "later_work",
           f"{WANG_21}, abstract (\"harder to further calibrate\" after regularisation)",
           "A network trained with label smoothing is harder to calibrate by temperature scaling: after fitting T on "
-          "validation, the test ECE of {subject} is higher with α = {alpha:g} than with α = 0.", "α {alpha:g} vs 0",
+          "validation, the test ECE of {subject} is higher with α = {alpha:g} than with α = 0.", VERSUS_0,
           "test ECE (15 bins) at the temperature fitted on validation, α = {alpha:g} minus α = 0", "", UP, "logits",
           Runs(IMAGE_CLASSIFIERS), options={"statistic": "scaled_ece"}),
     Claim("ls-similar", "erases similar classes' information", "later_work",
@@ -353,7 +355,7 @@ CLAIMS: tuple[Claim, ...] = (
           "classes\")",
           "Label smoothing erases the relative information mainly between semantically similar classes: in the "
           "penultimate layer of {subject}, α = {alpha:g} shrinks the spread of {similar} along the line between them "
-          "more than that of the dissimilar pairs with {dissimilar}.", "α {alpha:g} vs 0",
+          "more than that of the dissimilar pairs with {dissimilar}.", VERSUS_0,
           "log change (α = 0.1 over α = 0) of the pair spread (std along the line through the two centroids / their "
           "distance; stored training examples) of the similar pair, minus its mean over the dissimilar pairs", "",
           DOWN, "similar_classes", Runs(("fcn-fmnist",), variants=False),
@@ -374,7 +376,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("noise", "helps under label noise", "later_work",
           f"{LUKASIK_20}, abstract (\"label smoothing is competitive with loss-correction under label noise\")",
           "Under symmetric label noise ({noise:g} % of the training labels redrawn uniformly), label smoothing with "
-          "α = {alpha:g} raises the top-1 test accuracy of {subject}.", "α {alpha:g} vs 0",
+          "α = {alpha:g} raises the top-1 test accuracy of {subject}.", VERSUS_0,
           "test accuracy (clean test labels), α = {alpha:g} minus α = 0", "points", UP, "accuracy",
           Runs(("fcn-fmnist-noisy",), variants=False, profiles=("paper",),
                length="training on noisy labels to convergence: `paper` runs only")),
